@@ -1,0 +1,3 @@
+"""mspass_roles: the MsPASS container's role entrypoint (settings, roles, supervisor)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,564 @@
+"""One typed settings object built from the environment contract.
+
+Everything is validated before anything starts, and every problem is reported in one
+message (bitnami style). Nothing here starts processes; directory checks only read.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import shlex
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+ROLES = ("all", "db", "dbmanager", "shard", "scheduler", "worker", "frontend")
+SCHEDULERS = ("dask", "spark", "none")
+DB_ENGINES = ("auto", "mongodb", "ferretdb")
+DB_PATHS = ("scratch", "tmp")
+
+#: roles that run a database server in this process tree
+DB_ROLES = ("all", "db", "dbmanager", "shard")
+SHARDED_ROLES = ("dbmanager", "shard")
+#: engines that implement sharding and replica sets
+SHARDING_ENGINES = ("mongodb",)
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+    default: str
+    meaning: str
+    secret: bool = False
+
+
+#: The environment contract. --help, `config` and the README table come from this list.
+VARIABLES = (
+    Var("MSPASS_ROLE", "all", "one of: " + ", ".join(ROLES)),
+    Var("MSPASS_SCHEDULER", "dask", "one of: " + ", ".join(SCHEDULERS)),
+    Var("MSPASS_SCHEDULER_ADDRESS", "this host (all, scheduler); required by worker, frontend",
+        "scheduler host, host:port or URI (tcp://, spark://)"),
+    Var("MSPASS_DB_ADDRESS", "this host (all, db); required by frontend",
+        "database host, host:port or mongodb:// URI"),
+    Var("MSPASS_DB_ENGINE", "auto", "auto (mongod if installed, else ferretdb), mongodb, ferretdb"),
+    Var("MONGODB_PORT", "27017", "port the database server listens on"),
+    Var("DASK_SCHEDULER_PORT", "8786", "dask scheduler port"),
+    Var("DASK_DASHBOARD_PORT", "8787", "dask dashboard port"),
+    Var("SPARK_MASTER_PORT", "7077", "Spark master port"),
+    Var("JUPYTER_PORT", "8888", "Jupyter port"),
+    Var("MSPASS_BIND_ADDRESS", "0.0.0.0", "address services listen on"),
+    Var("MSPASS_NODE_NAME", "host name", "name of this node in logs and worker names"),
+    Var("MSPASS_WORK_DIR", "/home in docker, else cwd", "run directory; notebooks live here"),
+    Var("MSPASS_DB_DIR", "WORK_DIR/db", "database files"),
+    Var("MSPASS_LOG_DIR", "WORK_DIR/logs", "service logs and executed notebooks"),
+    Var("MSPASS_WORKER_DIR", "WORK_DIR/work", "worker scratch space"),
+    Var("MSPASS_RUN_DIR", "TMPDIR/mspass-UID", "runtime state (health check, Jupyter config)"),
+    Var("MSPASS_DB_PATH", "scratch", "scratch: run the database in MSPASS_DB_DIR; "
+        "tmp: run it from node-local /tmp and copy back on shutdown"),
+    Var("MSPASS_WORKER_ARG", "", "extra `dask worker` arguments, shell-quoted"),
+    Var("MSPASS_DASK_WORKER_MEMORY_LIMIT", "0", "worker --memory-limit (0: none); "
+        "a --memory-limit in MSPASS_WORKER_ARG wins"),
+    Var("MSPASS_JUPYTER_TOKEN", "random", "Jupyter token", secret=True),
+    Var("MSPASS_JUPYTER_PWD", "", "Jupyter password (stored hashed)", secret=True),
+    Var("MSPASS_SHARD_LIST", "", "dbmanager: space-separated rsN/host:port"),
+    Var("MSPASS_SHARD_ID", "", "shard: deterministic shard id"),
+    Var("MSPASS_SHARD_DATABASE", "", "database to shard"),
+    Var("MSPASS_SHARD_COLLECTIONS", "", "coll:key entries (hashed keys)"),
+    Var("MSPASS_CONFIG_SERVER_ADDR", "", "configserver/host:port, for shard restore"),
+    Var("MSPASS_DB_READY_FILE", "", "touched when the database is ready"),
+    Var("MSPASS_SLEEP_TIME", "2", "longest interval between retries while waiting, seconds (the reference slept a fixed 15 s)"),
+    Var("MSPASS_WAIT_TIMEOUT", "300", "how long a role waits for the services it needs, seconds"),
+    Var("MSPASS_READY_TIMEOUT", "180", "how long a started service may take to become ready, seconds"),
+    Var("MSPASS_STOP_TIMEOUT", "60", "grace period for the database to shut down, seconds"),
+    Var("MSPASS_HOME", "unset", "MsPASS installation; passed to the frontend when set"),
+)
+VARIABLE_NAMES = tuple(v.name for v in VARIABLES)
+
+
+class SettingsError(Exception):
+    """Invalid settings; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Address:
+    """A host and port, optionally given as a URI (kept for clients)."""
+
+    host: str
+    port: int
+    uri: str | None = field(default=None, repr=False)  # may hold credentials
+
+    @property
+    def url_host(self) -> str:
+        """The host as it appears in a URL or before ':port' (IPv6 in brackets)."""
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @property
+    def hostport(self) -> str:
+        return f"{self.url_host}:{self.port}"
+
+    @property
+    def mongodb_uri(self) -> str:
+        return self.uri if self.uri and self.uri.startswith("mongodb") else f"mongodb://{self.hostport}/"
+
+
+@dataclass(frozen=True)
+class WorkerArgs:
+    """MSPASS_WORKER_ARG, split with shlex, and the options we must not duplicate."""
+
+    argv: tuple[str, ...] = ()
+
+    def value(self, option: str) -> str | None:
+        for i, arg in enumerate(self.argv):
+            if arg == option and i + 1 < len(self.argv):
+                return self.argv[i + 1]
+            if arg.startswith(option + "="):
+                return arg.split("=", 1)[1]
+        return None
+
+    def has(self, option: str) -> bool:
+        return any(a == option or a.startswith(option + "=") for a in self.argv)
+
+
+@dataclass(frozen=True)
+class Settings:
+    role: str
+    scheduler: str
+    db_engine: str  # resolved: mongodb | ferretdb | "" (role runs no database)
+    bind_address: str
+    node_name: str
+    db_address: Address | None
+    scheduler_address: Address | None
+    mongodb_port: int
+    dask_scheduler_port: int
+    dask_dashboard_port: int
+    spark_master_port: int
+    jupyter_port: int
+    work_dir: Path
+    db_dir: Path
+    log_dir: Path
+    worker_dir: Path
+    run_dir: Path
+    db_path: str
+    worker_args: WorkerArgs
+    memory_limit: str
+    jupyter_token: str | None = field(repr=False)
+    jupyter_password: str | None = field(repr=False)
+    shard_list: tuple[str, ...]
+    shard_id: str
+    shard_database: str
+    shard_collections: tuple[str, ...]
+    config_server_addr: str
+    db_ready_file: Path | None
+    sleep_time: float
+    wait_timeout: float
+    ready_timeout: float
+    stop_timeout: float
+    mspass_home: str | None
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def local_host(self) -> str:
+        """How processes on this node reach services bound to bind_address."""
+        return "127.0.0.1" if self.bind_address in ("0.0.0.0", "::", "") else self.bind_address
+
+    @property
+    def runs_db(self) -> bool:
+        return self.role in DB_ROLES
+
+    def client_env(self) -> dict[str, str]:
+        """Variables the frontend exports so mspasspy.client.Client() and
+        dask.distributed.Client() find the services with no arguments.
+
+        Hosts are exported bare and ports separately because mspasspy's Client appends
+        MONGODB_PORT / DASK_SCHEDULER_PORT to the address it reads.
+        """
+        env = {
+            "MSPASS_SCHEDULER": self.scheduler,
+            "MONGODB_PORT": str(self.mongodb_port),
+            "DASK_SCHEDULER_PORT": str(self.dask_scheduler_port),
+            "SPARK_MASTER_PORT": str(self.spark_master_port),
+            "MSPASS_WORK_DIR": str(self.work_dir),
+            "MSPASS_LOG_DIR": str(self.log_dir),
+        }
+        if self.db_address:
+            env["MSPASS_DB_ADDRESS"] = self.db_address.url_host
+            env["MONGODB_PORT"] = str(self.db_address.port)
+            env["MSPASS_DB_URI"] = self.db_address.mongodb_uri
+        if self.scheduler_address:
+            env["MSPASS_SCHEDULER_ADDRESS"] = self.scheduler_address.url_host
+            if self.scheduler == "dask":
+                env["DASK_SCHEDULER_PORT"] = str(self.scheduler_address.port)
+                env["DASK_SCHEDULER_ADDRESS"] = f"tcp://{self.scheduler_address.hostport}"
+            elif self.scheduler == "spark":
+                env["SPARK_MASTER_PORT"] = str(self.scheduler_address.port)
+                env["SPARK_MASTER_URL"] = f"spark://{self.scheduler_address.hostport}"
+        if self.mspass_home:
+            env["MSPASS_HOME"] = self.mspass_home
+        return env
+
+    def resolved(self) -> dict[str, str]:
+        """The contract variables as this object understands them (secrets redacted)."""
+        out = {
+            "MSPASS_ROLE": self.role,
+            "MSPASS_SCHEDULER": self.scheduler,
+            "MSPASS_SCHEDULER_ADDRESS": self.scheduler_address.hostport if self.scheduler_address else "",
+            "MSPASS_DB_ADDRESS": self.db_address.hostport if self.db_address else "",
+            "MSPASS_DB_ENGINE": self.db_engine,
+            "MONGODB_PORT": str(self.mongodb_port),
+            "DASK_SCHEDULER_PORT": str(self.dask_scheduler_port),
+            "DASK_DASHBOARD_PORT": str(self.dask_dashboard_port),
+            "SPARK_MASTER_PORT": str(self.spark_master_port),
+            "JUPYTER_PORT": str(self.jupyter_port),
+            "MSPASS_BIND_ADDRESS": self.bind_address,
+            "MSPASS_NODE_NAME": self.node_name,
+            "MSPASS_WORK_DIR": str(self.work_dir),
+            "MSPASS_DB_DIR": str(self.db_dir),
+            "MSPASS_LOG_DIR": str(self.log_dir),
+            "MSPASS_WORKER_DIR": str(self.worker_dir),
+            "MSPASS_RUN_DIR": str(self.run_dir),
+            "MSPASS_DB_PATH": self.db_path,
+            "MSPASS_WORKER_ARG": shlex.join(self.worker_args.argv),
+            "MSPASS_DASK_WORKER_MEMORY_LIMIT": self.memory_limit,
+            "MSPASS_JUPYTER_TOKEN": "<redacted>" if self.jupyter_token else "<random>",
+            "MSPASS_JUPYTER_PWD": "<redacted>" if self.jupyter_password else "",
+            "MSPASS_SHARD_LIST": " ".join(self.shard_list),
+            "MSPASS_SHARD_ID": self.shard_id,
+            "MSPASS_SHARD_DATABASE": self.shard_database,
+            "MSPASS_SHARD_COLLECTIONS": " ".join(self.shard_collections),
+            "MSPASS_CONFIG_SERVER_ADDR": self.config_server_addr,
+            "MSPASS_DB_READY_FILE": str(self.db_ready_file or ""),
+            "MSPASS_SLEEP_TIME": f"{self.sleep_time:g}",
+            "MSPASS_WAIT_TIMEOUT": f"{self.wait_timeout:g}",
+            "MSPASS_READY_TIMEOUT": f"{self.ready_timeout:g}",
+            "MSPASS_STOP_TIMEOUT": f"{self.stop_timeout:g}",
+            "MSPASS_HOME": self.mspass_home or "",
+        }
+        assert tuple(out) == VARIABLE_NAMES, "resolved() and VARIABLES disagree"
+        return out
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        role: str | None = None,
+        which=None,
+        in_container: bool | None = None,
+    ) -> "Settings":
+        """Build and validate. Raises SettingsError listing every problem.
+
+        `which` finds executables (shutil.which); `in_container` overrides the
+        /.dockerenv check. Both are parameters so that unit tests stay pure.
+        """
+        return _Parser(
+            os.environ if env is None else env,
+            role,
+            which,
+            os.path.exists("/.dockerenv") if in_container is None else in_container,
+        ).parse()
+
+
+# ---------------------------------------------------------------------- parsing
+_HOST_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_])?$")
+_BYTES_RE = re.compile(r"^(auto|\d+(\.\d+)?\s*([kmgtp]i?b?|b)?)$", re.IGNORECASE)
+
+
+class _Parser:
+    def __init__(self, env, role_override, which, in_container):
+        import shutil
+
+        self.env = env
+        self.role_override = role_override
+        self.which = which or shutil.which
+        self.in_container = in_container
+        self.problems: list[str] = []
+
+    # helpers ---------------------------------------------------------------
+    def get(self, name: str, default: str = "") -> str:
+        value = self.env.get(name)
+        return default if value is None or value.strip() == "" else value.strip()
+
+    def problem(self, msg: str) -> None:
+        self.problems.append(msg)
+
+    def choice(self, name: str, default: str, valid: tuple[str, ...], what: str, value=None) -> str:
+        value = self.get(name, default) if value is None else value
+        if value in valid:
+            return value
+        msg = f"{name}={value!r} is not {what}; valid: {', '.join(valid)}"
+        close = difflib.get_close_matches(value, valid, n=1)
+        if close:
+            msg += f"; did you mean {close[0]!r}?"
+        self.problem(msg)
+        return default
+
+    def port(self, name: str, default: int) -> int:
+        raw = self.get(name, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            value = -1
+        if not 1 <= value <= 65535:
+            self.problem(f"{name}={raw!r} is not a port; valid: an integer from 1 to 65535")
+            return default
+        return value
+
+    def seconds(self, name: str, default: float) -> float:
+        raw = self.get(name, f"{default:g}")
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if not value > 0:
+            self.problem(f"{name}={raw!r} is not a duration; valid: a positive number of seconds")
+            return default
+        return value
+
+    def address(self, name: str, default_port: int, schemes: tuple[str, ...]) -> Address | None:
+        raw = self.get(name)
+        if not raw:
+            return None
+        valid = f"valid: HOST, HOST:PORT or {'/'.join(s + '://HOST:PORT' for s in schemes)}"
+        if "://" in raw:
+            scheme = raw.split("://", 1)[0].lower()
+            if scheme not in schemes:
+                self.problem(f"{name}={raw!r} has scheme {scheme!r}; {valid}")
+                return None
+            parts = urlsplit(raw)
+        else:
+            scheme = None
+            parts = urlsplit("//" + raw)
+        try:
+            port = parts.port
+            host = parts.hostname
+        except ValueError:
+            self.problem(f"{name}={raw!r} has an invalid port; {valid} with PORT from 1 to 65535")
+            return None
+        if not host or not (_HOST_RE.match(host) or ":" in host):
+            self.problem(f"{name}={raw!r} is not an address; {valid}")
+            return None
+        if scheme not in (None, "mongodb") and parts.path not in ("", "/"):
+            self.problem(f"{name}={raw!r} must not have a path; {valid}")
+            return None
+        if port == 0:
+            self.problem(f"{name}={raw!r} has an invalid port; {valid} with PORT from 1 to 65535")
+            return None
+        return Address(host=host, port=port or default_port, uri=raw if scheme == "mongodb" else None)
+
+    def directory(self, name: str, path: Path) -> Path:
+        """Check that `path` exists as a writable dir or can be created."""
+        if not path.is_absolute():
+            self.problem(f"{name}={str(path)!r} must be an absolute path")
+            return path
+        probe = path
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir():
+            self.problem(f"{name}={str(path)!r}: {probe} is not a directory")
+        elif not os.access(probe, os.W_OK | os.X_OK):
+            what = "is not writable" if probe == path else f"cannot be created ({probe} is not writable)"
+            self.problem(f"{name}={str(path)!r} {what} by uid {os.getuid()}")
+        return path
+
+    # the whole contract ----------------------------------------------------
+    def parse(self) -> Settings:
+        role_raw = self.role_override if self.role_override is not None else self.get("MSPASS_ROLE", "all")
+        role = self.choice("MSPASS_ROLE", "all", ROLES, "a role", value=role_raw)
+        role_ok = role_raw in ROLES
+        scheduler = self.choice("MSPASS_SCHEDULER", "dask", SCHEDULERS, "a scheduler")
+
+        mongodb_port = self.port("MONGODB_PORT", 27017)
+        dask_port = self.port("DASK_SCHEDULER_PORT", 8786)
+        dashboard_port = self.port("DASK_DASHBOARD_PORT", 8787)
+        spark_port = self.port("SPARK_MASTER_PORT", 7077)
+        jupyter_port = self.port("JUPYTER_PORT", 8888)
+        bind = self.get("MSPASS_BIND_ADDRESS", "0.0.0.0")
+        if not (_HOST_RE.match(bind) or ":" in bind):
+            self.problem(f"MSPASS_BIND_ADDRESS={bind!r} is not an address; valid: an IP address or host name")
+        local = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
+
+        # addresses: "this host" for roles that run the service, required otherwise
+        sched_port = spark_port if scheduler == "spark" else dask_port
+        sched_schemes = ("spark",) if scheduler == "spark" else ("tcp",)
+        sched_addr = self.address("MSPASS_SCHEDULER_ADDRESS", sched_port, sched_schemes)
+        db_addr = self.address("MSPASS_DB_ADDRESS", mongodb_port, ("mongodb",))
+        if role in ("all", "scheduler") and sched_addr is None and scheduler != "none":
+            sched_addr = Address(local, sched_port)
+        if role in ("all", "db") and db_addr is None:
+            db_addr = Address(local, mongodb_port)
+        if role_ok:
+            self.require_addresses(role, scheduler, sched_addr, db_addr)
+        if role in ("all", "scheduler", "worker") and scheduler == "none":
+            self.problem(f"MSPASS_SCHEDULER='none' is only valid for role 'frontend' (MSPASS_ROLE={role!r}); "
+                         "valid here: dask, spark")
+        # a server role listens on its *_PORT; an address that says otherwise is a mistake
+        if role in ("all", "db") and db_addr and db_addr.port != mongodb_port:
+            self.problem(f"MSPASS_DB_ADDRESS={self.get('MSPASS_DB_ADDRESS')!r} names port {db_addr.port}, "
+                         f"but role {role!r} listens on MONGODB_PORT={mongodb_port}")
+        if role in ("all", "scheduler") and sched_addr and sched_addr.port != sched_port:
+            port_var = "SPARK_MASTER_PORT" if scheduler == "spark" else "DASK_SCHEDULER_PORT"
+            self.problem(f"MSPASS_SCHEDULER_ADDRESS={self.get('MSPASS_SCHEDULER_ADDRESS')!r} names port "
+                         f"{sched_addr.port}, but role {role!r} listens on {port_var}={sched_port}")
+        self.check_port_clash(role, scheduler, mongodb_port, dask_port, dashboard_port, spark_port, jupyter_port)
+
+        engine = self.engine(role)
+
+        # directories
+        default_work = "/home" if self.in_container else os.getcwd()
+        work_dir = self.directory("MSPASS_WORK_DIR", Path(self.get("MSPASS_WORK_DIR", default_work)))
+        db_dir = Path(self.get("MSPASS_DB_DIR", str(work_dir / "db")))
+        log_dir = self.directory("MSPASS_LOG_DIR", Path(self.get("MSPASS_LOG_DIR", str(work_dir / "logs"))))
+        worker_dir = Path(self.get("MSPASS_WORKER_DIR", str(work_dir / "work")))
+        run_dir = self.directory(
+            "MSPASS_RUN_DIR",
+            Path(self.get("MSPASS_RUN_DIR", os.path.join(tempfile.gettempdir(), f"mspass-{os.getuid()}"))),
+        )
+        if role in DB_ROLES:
+            self.directory("MSPASS_DB_DIR", db_dir)
+        if role in ("all", "worker"):
+            self.directory("MSPASS_WORKER_DIR", worker_dir)
+
+        db_path = self.choice("MSPASS_DB_PATH", "scratch", DB_PATHS, "a database location")
+
+        worker_args = self.worker_args()
+        memory_limit = worker_args.value("--memory-limit") or self.get("MSPASS_DASK_WORKER_MEMORY_LIMIT", "0")
+        if not _BYTES_RE.match(memory_limit):
+            self.problem(f"MSPASS_DASK_WORKER_MEMORY_LIMIT={memory_limit!r} is not a memory size; "
+                         "valid: 0 (no limit), auto, bytes like 4GB or 4GiB, or a fraction like 0.5")
+
+        token = self.get("MSPASS_JUPYTER_TOKEN") or None
+        if token and not re.fullmatch(r"[A-Za-z0-9._~-]+", token):
+            self.problem("MSPASS_JUPYTER_TOKEN must use only letters, digits and . _ ~ - (it goes into URLs)")
+        password = self.env.get("MSPASS_JUPYTER_PWD") or None
+
+        shard_list = tuple(self.get("MSPASS_SHARD_LIST").split())
+        shard_id = self.get("MSPASS_SHARD_ID")
+        if role == "dbmanager" and engine in SHARDING_ENGINES:
+            if not shard_list:
+                self.problem("MSPASS_SHARD_LIST is required for role 'dbmanager'; valid: rsN/host:port entries")
+            for entry in shard_list:
+                if not re.fullmatch(r"[A-Za-z0-9_-]+/[A-Za-z0-9._-]+:\d+", entry):
+                    self.problem(f"MSPASS_SHARD_LIST entry {entry!r} is not rsN/host:port")
+        if role == "shard" and engine in SHARDING_ENGINES and not re.fullmatch(r"[A-Za-z0-9_-]+", shard_id):
+            self.problem(f"MSPASS_SHARD_ID={shard_id!r} is required for role 'shard'; "
+                         "valid: letters, digits, _ and - (the same id on every restart)")
+
+        ready_file = self.get("MSPASS_DB_READY_FILE")
+        settings = Settings(
+            role=role,
+            scheduler=scheduler,
+            db_engine=engine,
+            bind_address=bind,
+            node_name=self.get("MSPASS_NODE_NAME", socket.gethostname()),
+            db_address=db_addr,
+            scheduler_address=sched_addr,
+            mongodb_port=mongodb_port,
+            dask_scheduler_port=dask_port,
+            dask_dashboard_port=dashboard_port,
+            spark_master_port=spark_port,
+            jupyter_port=jupyter_port,
+            work_dir=work_dir,
+            db_dir=db_dir,
+            log_dir=log_dir,
+            worker_dir=worker_dir,
+            run_dir=run_dir,
+            db_path=db_path,
+            worker_args=worker_args,
+            memory_limit=memory_limit,
+            jupyter_token=token,
+            jupyter_password=password,
+            shard_list=shard_list,
+            shard_id=shard_id,
+            shard_database=self.get("MSPASS_SHARD_DATABASE"),
+            shard_collections=tuple(self.get("MSPASS_SHARD_COLLECTIONS").split()),
+            config_server_addr=self.get("MSPASS_CONFIG_SERVER_ADDR"),
+            db_ready_file=Path(ready_file) if ready_file else None,
+            sleep_time=self.seconds("MSPASS_SLEEP_TIME", 2),
+            wait_timeout=self.seconds("MSPASS_WAIT_TIMEOUT", 300),
+            ready_timeout=self.seconds("MSPASS_READY_TIMEOUT", 180),
+            stop_timeout=self.seconds("MSPASS_STOP_TIMEOUT", 60),
+            mspass_home=self.get("MSPASS_HOME") or None,
+        )
+        if self.problems:
+            raise SettingsError(self.problems)
+        return settings
+
+    def require_addresses(self, role, scheduler, sched_addr, db_addr) -> None:
+        needs_sched = role == "worker" or (role == "frontend" and scheduler != "none")
+        if needs_sched and sched_addr is None and self.get("MSPASS_SCHEDULER_ADDRESS") == "":
+            self.problem(f"MSPASS_SCHEDULER_ADDRESS is required for role {role!r} "
+                         f"(MSPASS_SCHEDULER={scheduler}); valid: the scheduler's HOST or HOST:PORT")
+        if role == "frontend" and db_addr is None and self.get("MSPASS_DB_ADDRESS") == "":
+            self.problem("MSPASS_DB_ADDRESS is required for role 'frontend'; valid: the database's HOST, "
+                         "HOST:PORT or mongodb:// URI")
+
+    def check_port_clash(self, role, scheduler, mongodb, dask, dashboard, spark, jupyter) -> None:
+        bound: dict[str, int] = {}
+        if role in ("all", "db"):
+            bound["MONGODB_PORT"] = mongodb
+        if role in ("all", "scheduler") and scheduler == "dask":
+            bound["DASK_SCHEDULER_PORT"] = dask
+            bound["DASK_DASHBOARD_PORT"] = dashboard
+        if role in ("all", "scheduler") and scheduler == "spark":
+            bound["SPARK_MASTER_PORT"] = spark
+        if role in ("all", "frontend"):
+            bound["JUPYTER_PORT"] = jupyter
+        seen: dict[int, str] = {}
+        for name, port in bound.items():
+            if port in seen:
+                self.problem(f"{name}={port} clashes with {seen[port]}={port}; every service of role "
+                             f"{role!r} needs its own port")
+            seen.setdefault(port, name)
+
+    def engine(self, role: str) -> str:
+        requested = self.choice("MSPASS_DB_ENGINE", "auto", DB_ENGINES, "a database engine")
+        if role not in DB_ROLES:
+            return ""
+        binaries = {"mongodb": "mongod", "ferretdb": "ferretdb"}
+        if requested == "auto":
+            found = [e for e in ("mongodb", "ferretdb") if self.which(binaries[e])]
+            if not found:
+                self.problem("MSPASS_DB_ENGINE=auto found no database server: neither mongod nor ferretdb "
+                             "is on PATH")
+                return ""
+            engine = found[0]
+        else:
+            engine = requested
+            if not self.which(binaries[engine]):
+                self.problem(f"MSPASS_DB_ENGINE={engine!r} needs {binaries[engine]!r}, which is not on PATH")
+        if role in SHARDED_ROLES and engine and engine not in SHARDING_ENGINES:
+            self.problem(f"MSPASS_ROLE={role!r} needs a database engine that can shard; MSPASS_DB_ENGINE "
+                         f"resolved to {engine!r}, which cannot (valid: {', '.join(SHARDING_ENGINES)})")
+        return engine
+
+    def worker_args(self) -> WorkerArgs:
+        raw = self.env.get("MSPASS_WORKER_ARG", "")
+        try:
+            argv = tuple(shlex.split(raw))
+        except ValueError as err:
+            self.problem(f"MSPASS_WORKER_ARG={raw!r} cannot be split like a shell would: {err}")
+            return WorkerArgs()
+        args = WorkerArgs(argv)
+        nworkers = args.value("--nworkers")
+        if nworkers is not None and not (nworkers == "auto" or nworkers.lstrip("-").isdigit()):
+            self.problem(f"MSPASS_WORKER_ARG: --nworkers {nworkers!r} is not a number or 'auto'")
+        return args
+
+
+
+
+def markdown_table() -> str:
+    """The contract as a Markdown table (the README embeds it; a test keeps them equal)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{v.name}` | {v.default or '(empty)'} | {v.meaning} |" for v in VARIABLES]
+    return "\n".join(rows)
