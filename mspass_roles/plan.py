@@ -1,0 +1,46 @@
+"""A role is a plan: which processes, with which argv, and how to tell each is ready."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .probes import Probe
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    #: readiness: None means "ready once started" (a batch run)
+    probe: Probe | None = None
+    #: services on other nodes this one needs first; waited for up to MSPASS_WAIT_TIMEOUT
+    needs: list[Probe] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    #: output file; None inherits our stdout (batch runs print where the user looks)
+    log: Path | None = None
+    stop_signal: int = signal.SIGTERM
+    stop_timeout: float = 10.0
+    #: the role's main process: when it exits the role ends with its exit code
+    main: bool = False
+    #: e.g. "ferretdb on 0.0.0.0:27017", printed in the status line
+    summary: str = ""
+    #: printed once when ready (e.g. the Jupyter URL)
+    ready_message: str = ""
+    before_start: Callable[[], None] | None = None
+    on_ready: Callable[[], None] | None = None
+    after_stop: Callable[[], None] | None = None
+
+
+@dataclass
+class Plan:
+    role: str
+    services: list[Service]
+    #: set when this plan runs a batch file against services already running here
+    attached: bool = False
+
+    def names(self) -> list[str]:
+        return [s.name for s in self.services]

@@ -1,0 +1,178 @@
+"""Readiness probes: each asks a service a real question with a short timeout.
+
+A probe's `check()` returns None when the service is ready, else a short reason. Probes are
+plain data (to_dict/from_dict) so the supervisor can record them in its state file and
+`mspass-role health` can ask the same questions later.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from typing import Callable, ClassVar
+
+_KINDS: dict[str, type["Probe"]] = {}
+
+
+class Probe:
+    kind: ClassVar[str] = ""
+    timeout: float
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        _KINDS[cls.kind] = cls
+
+    def check(self) -> str | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def describe(self) -> str:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **asdict(self)}
+
+    @staticmethod
+    def from_dict(data: dict) -> "Probe":
+        data = dict(data)
+        return _KINDS[data.pop("kind")](**data)
+
+
+@dataclass
+class TcpProbe(Probe):
+    """The port accepts connections."""
+
+    kind: ClassVar[str] = "tcp"
+    host: str
+    port: int
+    timeout: float = 2.0
+
+    def check(self) -> str | None:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=self.timeout):
+                return None
+        except OSError as err:
+            return f"{self.host}:{self.port}: {err.strerror or err}"
+
+    def describe(self) -> str:
+        return f"{self.host}:{self.port} accepts connections"
+
+
+@dataclass
+class HttpProbe(Probe):
+    """GET url answers with status 200 (and the body matches `expect`, if given)."""
+
+    kind: ClassVar[str] = "http"
+    url: str
+    expect: str = ""
+    timeout: float = 3.0
+
+    def check(self) -> str | None:
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout) as resp:  # noqa: S310 - our own URL
+                body = resp.read(4096).decode(errors="replace")
+        except urllib.error.HTTPError as err:
+            return f"{self.url}: HTTP {err.code}"
+        except (OSError, ValueError) as err:
+            return f"{self.url}: {getattr(err, 'reason', err)}"
+        if self.expect and not re.search(self.expect, body):
+            return f"{self.url}: unexpected answer {body[:80]!r}"
+        return None
+
+    def describe(self) -> str:
+        return f"{self.url} answers"
+
+
+@dataclass
+class MongoPingProbe(Probe):
+    """The server answers the `ping` command (MongoDB or FerretDB)."""
+
+    kind: ClassVar[str] = "mongo-ping"
+    uri: str
+    timeout: float = 2.0
+
+    def check(self) -> str | None:
+        import pymongo
+        from pymongo.errors import PyMongoError
+
+        # a refused connection answers at once; pymongo would retry it for up to 0.5 s
+        parts = pymongo.uri_parser.parse_uri(self.uri)
+        host, port = parts["nodelist"][0]
+        refused = TcpProbe(host, port, self.timeout).check()
+        if refused:
+            return refused
+        ms = int(self.timeout * 1000)
+        try:
+            with pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
+                                     directConnection=True) as client:
+                client.admin.command("ping")
+            return None
+        except PyMongoError as err:
+            return f"{_redact_uri(self.uri)}: {str(err).splitlines()[0][:160]}"
+
+    def describe(self) -> str:
+        return f"{_redact_uri(self.uri)} answers ping"
+
+
+@dataclass
+class DaskWorkersProbe(Probe):
+    """`count` workers named `name` (or `name-N`) are registered with the scheduler."""
+
+    kind: ClassVar[str] = "dask-workers"
+    scheduler: str
+    name: str
+    count: int = 1
+    timeout: float = 5.0
+
+    def check(self) -> str | None:
+        from distributed import Client
+
+        try:
+            with Client(self.scheduler, timeout=self.timeout, set_as_default=False) as client:
+                names = [str(w.get("name")) for w in client.scheduler_info(n_workers=-1)["workers"].values()]
+        except (OSError, TimeoutError) as err:
+            return f"scheduler {self.scheduler}: {err}"
+        mine = [n for n in names if n == self.name or re.fullmatch(re.escape(self.name) + r"-\d+", n)]
+        if len(mine) < self.count:
+            return f"{len(mine)} of {self.count} worker(s) named {self.name!r} registered with {self.scheduler}"
+        return None
+
+    def describe(self) -> str:
+        return f"{self.count} worker(s) {self.name!r} registered with {self.scheduler}"
+
+
+def _redact_uri(uri: str) -> str:
+    return re.sub(r"//[^@/]*@", "//***@", uri)
+
+
+def wait_until(
+    probe: Probe,
+    deadline: float,
+    *,
+    max_interval: float = 1.0,
+    abort: Callable[[], str | None] = lambda: None,
+) -> str | None:
+    """Poll `probe` until it passes (returns None) or `deadline` (time.monotonic) passes.
+
+    `abort` is asked between attempts; a non-None answer stops waiting and is returned
+    (e.g. "the process exited"). On timeout the probe's last reason is returned.
+    Intervals grow from 50 ms to `max_interval`: fast when things are quick, gentle otherwise.
+    """
+    interval = 0.05
+    while True:
+        reason = probe.check()
+        if reason is None:
+            return None
+        stop = abort()
+        if stop is not None:
+            return stop
+        now = time.monotonic()
+        if now >= deadline:
+            return f"timed out: {reason}"
+        time.sleep(min(interval, max(0.0, deadline - now)))
+        interval = min(interval * 2, max_interval)
+
+

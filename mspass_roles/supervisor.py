@@ -1,0 +1,321 @@
+"""One supervisor runs every plan: start in order, wait for readiness, watch, stop.
+
+- children start from argv lists (no shell) in their own session, so a terminal's Ctrl-C
+  reaches only us and we stop them in order; each dies with us (PR_SET_PDEATHSIG) if we
+  are killed outright;
+- readiness is probed with deadlines, never assumed after a sleep;
+- the first required child to die ends the role with a non-zero code and its log tail;
+- SIGTERM/SIGINT/SIGHUP stop children in reverse order, each with a bounded grace period.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+from . import state
+from .plan import Plan, Service
+from .probes import wait_until
+from .settings import Settings
+
+#: variables that must not reach children (they are written to private config files)
+SECRET_VARS = ("MSPASS_JUPYTER_TOKEN", "MSPASS_JUPYTER_PWD")
+NOFILE_WANTED = 64000
+TAIL_LINES = 40
+
+try:
+    _libc = ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:  # not glibc: children simply do not get a parent-death signal
+    _libc = None
+
+
+def _die_with_parent() -> None:
+    # runs in the child between fork and exec: only async-signal-safe work here
+    if _libc is not None:
+        _libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def exit_code(returncode: int) -> int:
+    """Shell convention: killed by signal N -> 128+N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def log_tail(path: Path | None, lines: int = TAIL_LINES) -> list[str]:
+    if path is None:
+        return []
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            return f.read().decode(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
+def raise_nofile_limit() -> tuple[int, int]:
+    """Raise the soft open-file limit to the hard limit (MongoDB needs many files)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1048576)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft, hard
+
+
+class _Child:
+    def __init__(self, service: Service, proc: subprocess.Popen, log: IO[bytes] | None):
+        self.service = service
+        self.proc = proc
+        self.log = log
+        self.ready = False
+
+
+class Supervisor:
+    def __init__(self, plan: Plan, settings: Settings, out: IO[str] | None = None):
+        self.plan = plan
+        self.settings = settings
+        self.out = out or sys.stdout
+        self.children: list[_Child] = []
+        self.signal_received: int | None = None
+        self.wake = threading.Event()
+        self.state_file = None if plan.attached else state.state_path(settings, plan.role)
+        self.t0 = time.monotonic()
+
+    # ----------------------------------------------------------------- output
+    def say(self, msg: str) -> None:
+        print(f"mspass {self.plan.role}: {msg}", file=self.out, flush=True)
+
+    def _elapsed(self, since: float) -> str:
+        return f"{time.monotonic() - since:.1f} s"
+
+    # ----------------------------------------------------------------- signals
+    def _on_signal(self, signum, _frame) -> None:
+        if self.signal_received is None:
+            self.signal_received = signum
+        self.wake.set()
+
+    def _install_handlers(self) -> dict:
+        previous = {}
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            previous[sig] = signal.signal(sig, self._on_signal)
+        previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda *_: self.wake.set())
+        return previous
+
+    # ----------------------------------------------------------------- main
+    def run(self) -> int:
+        previous = self._install_handlers()
+        try:
+            self._check_limits()
+            code = self._start_all()
+            if code is None:
+                code = self._watch()
+        finally:
+            self._stop_all()
+            if self.state_file:
+                state.remove(self.state_file)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return code
+
+    def _check_limits(self) -> None:
+        soft, hard = raise_nofile_limit()
+        if self.settings.runs_db and soft < NOFILE_WANTED:
+            self.say(f"WARNING: open-file limit is {soft} (hard limit {hard}); the database may fail with "
+                     f"'too many open files' under load. Raise it, e.g. docker run --ulimit nofile=65536:65536")
+
+    def _abort_reason(self) -> str | None:
+        if self.signal_received is not None:
+            return f"stop requested ({signal.Signals(self.signal_received).name})"
+        for child in self.children:
+            if child.proc.poll() is not None:
+                return f"{child.service.name} exited with code {exit_code(child.proc.returncode)}"
+        return None
+
+    def _start_all(self) -> int | None:
+        """Start every service in order. None when all are ready, else the exit code."""
+        for service in self.plan.services:
+            if self.signal_received is not None:
+                return 0 if not self.plan.services[-1].main else 128 + self.signal_received
+            code = self._wait_for_needs(service)
+            if code is not None:
+                return code
+            code = self._start(service)
+            if code is not None:
+                return code
+        if not self.plan.services[-1].main:
+            self.say(f"ready: {', '.join(self.plan.names())} ({self._elapsed(self.t0)})")
+        self._write_state(ready=True)
+        return None
+
+    def _wait_for_needs(self, service: Service) -> int | None:
+        deadline = time.monotonic() + self.settings.wait_timeout
+        for need in service.needs:
+            if need.check() is None:
+                continue
+            since = time.monotonic()
+            self.say(f"{service.name}: waiting up to {self.settings.wait_timeout:g} s for {need.describe()}")
+            reason = wait_until(need, deadline, max_interval=self.settings.sleep_time, abort=self._abort_reason)
+            if reason is None:
+                self.say(f"{service.name}: found {need.describe()} after {self._elapsed(since)}")
+                continue
+            if self.signal_received is not None:
+                return 0
+            self.say(f"ERROR: {service.name} cannot start: no {need.describe()} after "
+                     f"{self._elapsed(since)} ({reason}); check that service and MSPASS_WAIT_TIMEOUT")
+            return 1
+        return None
+
+    def _start(self, service: Service) -> int | None:
+        since = time.monotonic()
+        if service.before_start:
+            service.before_start()
+        log = None
+        if service.log is not None:
+            service.log.parent.mkdir(parents=True, exist_ok=True)
+            log = open(service.log, "ab")
+            log.write(f"\n=== mspass {self.plan.role}: starting {service.name} at {time.ctime()}: "
+                      f"{' '.join(service.argv)}\n".encode())
+            log.flush()
+        env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
+        env.update(service.env)
+        try:
+            proc = subprocess.Popen(
+                service.argv,
+                cwd=service.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log if log else None,
+                stderr=subprocess.STDOUT if log else None,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as err:
+            if log:
+                log.close()
+            self.say(f"ERROR: cannot start {service.name} ({service.argv[0]}): {err}")
+            return 1
+        child = _Child(service, proc, log)
+        self.children.append(child)
+        self._write_state(ready=False)
+        if service.probe is None:
+            child.ready = True
+            if service.main:
+                self.say(f"running {service.summary or service.name}")
+            return None
+        reason = wait_until(service.probe, since + self.settings.ready_timeout, max_interval=0.5,
+                            abort=self._abort_reason)
+        if reason is not None:
+            if self.signal_received is not None:
+                return 0
+            dead = [c for c in self.children if c.proc.poll() is not None]
+            if dead:
+                return self._report_death(dead[0])
+            self.say(f"ERROR: {service.name} not ready after {self._elapsed(since)}: {reason}")
+            self._show_tail(service)
+            return 1
+        child.ready = True
+        if service.on_ready:
+            service.on_ready()
+        self.say(f"{service.name} ready: {service.summary} ({self._elapsed(since)})")
+        if service.ready_message:
+            print(service.ready_message, file=self.out, flush=True)
+        return None
+
+    def _watch(self) -> int:
+        while True:
+            for child in self.children:
+                rc = child.proc.poll()
+                if rc is None:
+                    continue
+                if child.service.main:
+                    word = "finished" if rc == 0 else "failed"
+                    self.say(f"{child.service.name} {word} (exit code {exit_code(rc)}, {self._elapsed(self.t0)})")
+                    return exit_code(rc)
+                return self._report_death(child)
+            if self.signal_received is not None:
+                self.say(f"received {signal.Signals(self.signal_received).name}: stopping")
+                return 128 + self.signal_received if self.plan.services[-1].main else 0
+            self.wake.wait(1.0)
+            self.wake.clear()
+
+    def _report_death(self, child: _Child) -> int:
+        code = exit_code(child.proc.returncode)
+        self.say(f"ERROR: {child.service.name} exited unexpectedly with code {code}")
+        self._show_tail(child.service)
+        return code or 1
+
+    def _show_tail(self, service: Service) -> None:
+        lines = log_tail(service.log)
+        if lines:
+            self.say(f"last {len(lines)} lines of {service.log}:")
+            for line in lines:
+                print(f"  | {line}", file=self.out)
+            self.out.flush()
+
+    # ----------------------------------------------------------------- stopping
+    def _stop_all(self) -> None:
+        for child in reversed(self.children):
+            self._stop(child)
+            if child.log:
+                child.log.close()
+            if child.service.after_stop:
+                try:
+                    child.service.after_stop()
+                except Exception as err:  # keep stopping the others; say what failed
+                    self.say(f"ERROR: after stopping {child.service.name}: {err}")
+        self.children.clear()
+
+    def _stop(self, child: _Child) -> None:
+        service, proc = child.service, child.proc
+        if proc.poll() is not None:
+            _signal_group(proc.pid, signal.SIGKILL)  # leftovers of a dead leader (e.g. nanny's workers)
+            return
+        since = time.monotonic()
+        _signal_group(proc.pid, service.stop_signal)
+        try:
+            proc.wait(service.stop_timeout)
+        except subprocess.TimeoutExpired:
+            self.say(f"WARNING: {service.name} did not stop within {service.stop_timeout:g} s; killing it")
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+        _signal_group(proc.pid, signal.SIGKILL)
+        self.say(f"{service.name} stopped (exit code {exit_code(proc.returncode)}, {self._elapsed(since)})")
+
+    def _write_state(self, ready: bool) -> None:
+        if not self.state_file:
+            return
+        state.write(self.state_file, {
+            "role": self.plan.role,
+            "node": self.settings.node_name,
+            "pid": os.getpid(),
+            "ready": ready,
+            "batch": bool(self.plan.services and self.plan.services[-1].main),
+            "services": [
+                {
+                    "name": c.service.name,
+                    "pid": c.proc.pid,
+                    "ready": c.ready,
+                    "summary": c.service.summary,
+                    "probe": c.service.probe.to_dict() if c.service.probe else None,
+                }
+                for c in self.children
+            ],
+        })
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
