@@ -1,0 +1,192 @@
+"""`mspass-role`: the container's entrypoint.
+
+The argv contract is small (docker-library style): a role name, our own commands and
+options are ours; any other first argument is a program, executed as given with no
+services started (`docker run mspass bash`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+
+from . import __version__, state
+from .probes import Probe
+from .roles import BATCH_ROLES, BatchError, attach_plan, build_plan, directories, resolve_batch
+from .settings import ROLES, VARIABLES, Settings, SettingsError
+from .supervisor import Supervisor
+
+PROG = "mspass-role"
+COMMANDS = ("health", "config")
+
+USAGE = f"""\
+usage: {PROG} [ROLE] [--batch FILE [ARGS...]]
+       {PROG} health | config | --help | --version
+       {PROG} PROGRAM [ARGS...]
+
+Start the MsPASS services of one role, watch them, and stop them cleanly on
+SIGTERM/SIGINT. The role comes from the first argument or MSPASS_ROLE (default: all).
+
+roles:
+  all         database + dask scheduler + worker + JupyterLab in one place
+  db          the database server (mongod, or FerretDB where MongoDB is unavailable)
+  scheduler   the dask scheduler
+  worker      a dask worker connected to MSPASS_SCHEDULER_ADDRESS
+  frontend    JupyterLab, connected to MSPASS_DB_ADDRESS and MSPASS_SCHEDULER_ADDRESS
+  dbmanager   sharded MongoDB router (not available in this version)
+  shard       sharded MongoDB shard (not available in this version)
+
+options:
+  --batch FILE [ARGS...]
+              roles {' and '.join(BATCH_ROLES)}: run FILE instead of JupyterLab and exit
+              with its status. A notebook (.ipynb) runs through a Jupyter kernel
+              (papermill; magics work; ARGS are papermill options such as -p NAME VALUE)
+              and its executed copy is saved as MSPASS_LOG_DIR/NAME.executed.ipynb; a
+              script (.py) runs with python and ARGS. In an all-in-one container whose
+              services already run, it runs against them.
+
+commands:
+  health      exit 0 when this role's services are ready (container health check)
+  config      print the resolved settings, secrets redacted
+  PROGRAM     any other first argument runs as given, with no services (e.g. bash)
+
+exit codes: 0 success; 2 invalid settings or arguments (nothing started); 1 or the
+failed service's code when a service fails; a batch run's own code.
+
+environment (name, default, meaning):
+"""
+
+
+def help_text() -> str:
+    width = max(len(v.name) for v in VARIABLES)
+    rows = [f"  {v.name:<{width}}  {v.default or '(empty)'}\n  {'':<{width}}  {v.meaning}" for v in VARIABLES]
+    return USAGE + "\n".join(rows) + "\n"
+
+
+def fail(problems: list[str], what: str = "invalid settings") -> int:
+    print(f"{PROG}: {what} (nothing was started):", file=sys.stderr)
+    for p in problems:
+        print(f"  - {p}", file=sys.stderr)
+    return 2
+
+
+def load_settings(role: str | None = None) -> Settings | int:
+    try:
+        return Settings.from_env(role=role)
+    except SettingsError as err:
+        return fail(err.problems)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    first = args[0] if args else ""
+    if first in ("-h", "--help", "help"):
+        print(help_text(), end="")
+        return 0
+    if first == "--version":
+        print(f"{PROG} {__version__}")
+        return 0
+    if first == "health":
+        return health()
+    if first == "config":
+        return config()
+    role = None
+    if first in ROLES:
+        role, args = first, args[1:]
+    elif first and not first.startswith("-"):
+        return passthrough(args)
+    return run(role, args)
+
+
+def parse_options(args: list[str]) -> tuple[str | None, list[str]] | int:
+    if not args:
+        return None, []
+    if args[0] == "--batch":
+        if len(args) < 2:
+            return fail(["--batch needs a FILE (a .ipynb notebook or a .py script)"], "invalid arguments")
+        return args[1], args[2:]
+    if args[0].startswith("--batch="):
+        return args[0].split("=", 1)[1], args[1:]
+    return fail([f"unknown option {args[0]!r}; valid: --batch FILE, --help, --version"], "invalid arguments")
+
+
+def run(role: str | None, args: list[str]) -> int:
+    options = parse_options(args)
+    if isinstance(options, int):
+        return options
+    batch_file, batch_args = options
+    settings = load_settings(role)
+    if isinstance(settings, int):
+        return settings
+    try:
+        if batch_file and settings.role not in BATCH_ROLES:
+            raise BatchError(f"--batch is for roles {' and '.join(BATCH_ROLES)}; MSPASS_ROLE={settings.role!r}")
+        batch = resolve_batch(batch_file, batch_args, settings) if batch_file else None
+        running = state.read(state.state_path(settings)) if batch and settings.role == "all" else None
+        if running and running.get("ready") and not running.get("batch"):
+            plan = attach_plan(settings, batch)
+            print(f"mspass all: services already run here (pid {running['pid']}); running the batch file "
+                  "against them", flush=True)
+        else:
+            plan = build_plan(settings, batch)
+    except (BatchError, NotImplementedError) as err:
+        return fail([str(err)], "cannot run")
+    for path in directories(settings):
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            return fail([f"cannot create {path}: {err.strerror}"], "cannot prepare directories")
+    return Supervisor(plan, settings).run()
+
+
+def health() -> int:
+    """Exit 0 when every service of this node's role answers its readiness probe."""
+    settings = load_settings()
+    if isinstance(settings, int):
+        return settings
+    data = state.read(state.state_path(settings))
+    if data is None:
+        print(f"unhealthy: no running {settings.role} role on {settings.node_name}")
+        return 1
+    if not data.get("ready"):
+        starting = [s["name"] for s in data["services"] if not s["ready"]] or ["(next service)"]
+        print(f"starting: waiting for {', '.join(starting)}")
+        return 1
+    healthy = True
+    for svc in data["services"]:
+        reason = Probe.from_dict(svc["probe"]).check() if svc.get("probe") else None
+        healthy &= reason is None
+        print(f"{svc['name']}: {'ok' if reason is None else 'FAILING: ' + reason}")
+    return 0 if healthy else 1
+
+
+def config() -> int:
+    settings = load_settings()
+    if isinstance(settings, int):
+        return settings
+    for name, value in settings.resolved().items():
+        print(f"{name}={value}")
+    return 0
+
+
+def passthrough(args: list[str]) -> int:
+    """Run a program instead of services (`docker run mspass bash`)."""
+    try:
+        os.execvp(args[0], args)
+    except FileNotFoundError:
+        close = difflib.get_close_matches(args[0], ROLES + COMMANDS, n=1)
+        if close:
+            return fail([f"{args[0]!r} is neither a role nor a program; did you mean {close[0]!r}? "
+                         f"valid roles: {', '.join(ROLES)}"], "invalid arguments")
+        print(f"{PROG}: {args[0]}: command not found (not a role either; roles: {', '.join(ROLES)})",
+              file=sys.stderr)
+        return 127
+    except PermissionError as err:
+        print(f"{PROG}: {args[0]}: {err.strerror}", file=sys.stderr)
+        return 126
+    return 0  # not reached: exec replaced us
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

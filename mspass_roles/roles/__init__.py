@@ -1,0 +1,44 @@
+"""One module per role; each turns Settings into a Plan of services."""
+
+from __future__ import annotations
+
+from ..plan import Plan
+from ..settings import Settings
+from . import all as all_role
+from . import db, frontend, scheduler, sharding, worker
+from .frontend import Batch, BatchError, resolve_batch
+
+__all__ = ["Batch", "BatchError", "build_plan", "resolve_batch", "BATCH_ROLES"]
+
+#: roles that accept --batch FILE
+BATCH_ROLES = ("all", "frontend")
+
+
+def build_plan(s: Settings, batch: Batch | None = None) -> Plan:
+    """The plan for s.role. Raises NotImplementedError for what this version cannot run."""
+    if batch is not None and s.role not in BATCH_ROLES:
+        raise BatchError(f"--batch is for roles {' and '.join(BATCH_ROLES)}; MSPASS_ROLE={s.role!r}")
+    if s.role == "all":
+        services = all_role.services(s, batch)
+    elif s.role == "frontend":
+        services = frontend.services(s, batch)
+    elif s.role in ("dbmanager", "shard"):
+        services = sharding.services(s)
+    else:
+        services = {"db": db, "scheduler": scheduler, "worker": worker}[s.role].services(s)
+    return Plan(role=s.role, services=services)
+
+
+def attach_plan(s: Settings, batch: Batch) -> Plan:
+    """Run only the batch file, against services this node already runs (docker exec)."""
+    return Plan(role=s.role, services=[frontend.batch_service(s, batch, wait=True)], attached=True)
+
+
+def directories(s: Settings) -> list:
+    """Directories this role writes to, created before anything starts."""
+    dirs = [s.work_dir, s.log_dir, s.run_dir]
+    if s.runs_db:
+        dirs.append(s.db_dir)
+    if s.role in ("all", "worker"):
+        dirs.append(s.worker_dir)
+    return dirs

@@ -1,0 +1,140 @@
+"""Role `frontend`: JupyterLab, or one batch run of a notebook/script (`--batch FILE`).
+
+Secrets go into a private config file, never on a command line. The environment the
+notebook sees is Settings.client_env(), so mspasspy's Client() and dask's Client() find
+the services without arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..plan import Service
+from ..probes import HttpProbe, MongoPingProbe, Probe, TcpProbe
+from ..settings import Settings
+
+BATCH_SUFFIXES = (".ipynb", ".py")
+
+
+@dataclass(frozen=True)
+class Batch:
+    path: Path
+    args: tuple[str, ...] = ()
+
+    def output(self, s: Settings) -> Path:
+        """Where the executed notebook goes (never over the input)."""
+        return s.log_dir / f"{self.path.stem}.executed.ipynb"
+
+
+class BatchError(ValueError):
+    pass
+
+
+def resolve_batch(file: str, args: list[str], s: Settings) -> Batch:
+    """Find FILE relative to the cwd, then the work dir; check its type."""
+    candidates = [Path(file)] if os.path.isabs(file) else [Path.cwd() / file, s.work_dir / file]
+    found = next((p for p in candidates if p.is_file()), None)
+    if found is None:
+        places = dict.fromkeys(str(c.parent) for c in candidates)
+        raise BatchError(f"--batch {file!r}: no such file (looked in {', '.join(places)})")
+    if found.suffix not in BATCH_SUFFIXES:
+        raise BatchError(f"--batch {file!r}: not a notebook or script; valid: {', '.join(BATCH_SUFFIXES)} files")
+    return Batch(found.resolve(), tuple(args))
+
+
+def needs(s: Settings) -> list[Probe]:
+    """The services a notebook needs before it can do anything useful."""
+    probes: list[Probe] = []
+    if s.db_address:
+        probes.append(MongoPingProbe(s.db_address.mongodb_uri))
+    if s.scheduler_address and s.scheduler != "none":
+        probes.append(TcpProbe(s.scheduler_address.host, s.scheduler_address.port))
+    return probes
+
+
+def batch_service(s: Settings, batch: Batch, *, wait: bool = True) -> Service:
+    if batch.path.suffix == ".ipynb":
+        out = batch.output(s)
+        # papermill runs the notebook through a real kernel, so magics work, and saves the
+        # executed copy (with any traceback) even when a cell fails
+        argv = [sys.executable, "-m", "papermill", str(batch.path), str(out),
+                "--cwd", str(batch.path.parent), "--kernel", "python3", "--log-output",
+                "--no-progress-bar", *batch.args]
+        summary = f"notebook {batch.path} -> {out}"
+    else:
+        argv = [sys.executable, str(batch.path), *batch.args]
+        summary = f"script {batch.path}"
+    return Service(
+        name="batch",
+        argv=argv,
+        needs=needs(s) if wait else [],
+        env=s.client_env(),
+        cwd=batch.path.parent,
+        main=True,
+        summary=summary,
+        stop_timeout=10,
+    )
+
+
+def jupyter_service(s: Settings, *, wait: bool = True) -> Service:
+    private = s.run_dir / f"jupyter-{s.node_name}-{s.jupyter_port}"
+    config = private / "jupyter_server_config.json"
+    token = s.jupyter_token or ("" if s.jupyter_password else secrets.token_urlsafe(24))
+
+    def write_config() -> None:
+        from jupyter_server.auth import passwd
+
+        private.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(private, 0o700)
+        # PasswordIdentityProvider is jupyter_server's default identity provider
+        identity = {"token": token}
+        if s.jupyter_password:
+            identity["hashed_password"] = passwd(s.jupyter_password)
+        cfg = {
+            "ServerApp": {
+                "ip": s.bind_address,
+                "port": s.jupyter_port,
+                "port_retries": 0,  # a taken port is an error, not a silent move
+                "root_dir": str(s.work_dir),
+                "open_browser": False,
+                "allow_root": True,  # containers often run as root
+            },
+            "PasswordIdentityProvider": identity,
+        }
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(cfg, f)
+
+    def remove_config() -> None:
+        shutil.rmtree(private, ignore_errors=True)
+
+    env = s.client_env()
+    env["JUPYTER_RUNTIME_DIR"] = str(private / "runtime")  # its files hold the token
+    query = f"?token={token}" if token else ""
+    hosts = [s.local_host] if s.local_host != "127.0.0.1" else ["127.0.0.1", socket.gethostname()]
+    urls = "\n".join(f"    http://{h}:{s.jupyter_port}/lab{query}" for h in hosts)
+    login = "log in with MSPASS_JUPYTER_PWD" if not token else "the token is in the URL"
+    return Service(
+        name="jupyter",
+        argv=[sys.executable, "-m", "jupyter", "lab", f"--config={config}"],
+        needs=needs(s) if wait else [],
+        probe=HttpProbe(f"http://{s.local_host}:{s.jupyter_port}/api", expect="version"),
+        env=env,
+        cwd=s.work_dir,
+        log=s.log_dir / f"jupyter-{s.node_name}.log",
+        summary=f"JupyterLab on {s.bind_address}:{s.jupyter_port}, notebooks in {s.work_dir}",
+        ready_message=f"\n  Jupyter is ready ({login}):\n{urls}\n",
+        before_start=write_config,
+        after_stop=remove_config,
+    )
+
+
+def services(s: Settings, batch: Batch | None = None) -> list[Service]:
+    return [batch_service(s, batch)] if batch else [jupyter_service(s)]

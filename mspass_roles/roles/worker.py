@@ -1,0 +1,43 @@
+"""Role `worker`: `dask worker` connected to MSPASS_SCHEDULER_ADDRESS."""
+
+from __future__ import annotations
+
+import sys
+
+from ..plan import Service
+from ..probes import DaskWorkersProbe, TcpProbe
+from ..settings import Settings
+
+
+def services(s: Settings) -> list[Service]:
+    if s.scheduler == "spark":
+        raise NotImplementedError("MSPASS_SCHEDULER='spark' is not available in this version yet; valid: dask")
+    addr = s.scheduler_address
+    assert addr is not None, "settings require a scheduler address for workers"
+    user = s.worker_args
+    name = user.value("--name") or s.node_name
+    argv = [sys.executable, "-m", "dask", "worker", f"tcp://{addr.hostport}"]
+    # our defaults go first and only when the user did not give the option (theirs win)
+    if not user.has("--name"):
+        argv += ["--name", name]
+    if not user.has("--memory-limit"):
+        argv += ["--memory-limit", s.memory_limit]
+    if not user.has("--local-directory"):
+        argv += ["--local-directory", str(s.worker_dir)]
+    if not user.has("--death-timeout"):
+        # a worker whose scheduler is gone for good ends, so its role (and an HPC job) ends too
+        argv += ["--death-timeout", f"{s.wait_timeout:g}"]
+    if s.bind_address not in ("0.0.0.0", "") and not user.has("--host") and not user.has("--listen-address"):
+        argv += ["--host", s.bind_address]
+    argv += list(user.argv)
+    nworkers = user.value("--nworkers") or "1"
+    count = int(nworkers) if nworkers.isdigit() and int(nworkers) > 0 else 1
+    return [Service(
+        name="worker",
+        argv=argv,
+        needs=[TcpProbe(addr.host, addr.port)],
+        probe=DaskWorkersProbe(f"tcp://{addr.hostport}", name, count),
+        log=s.log_dir / f"worker-{s.node_name}.log",
+        cwd=s.worker_dir,
+        summary=f"{count} dask worker process(es) {name!r} registered with tcp://{addr.hostport}",
+    )]
