@@ -1,0 +1,258 @@
+"""Unit tests of mspass_roles/cli.py: only invocations that start no services.
+
+In-process calls of main([...]) for what cannot start anything (help, version, config, bad
+options); `python -m mspass_roles` subprocesses with a controlled env (and a timeout as a
+safety net) for passthrough and invalid settings.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mspass_roles import __version__
+from mspass_roles.cli import main
+from mspass_roles.settings import VARIABLE_NAMES
+
+# ---------------------------------------------------------------------- helpers
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    """A controlled environment: only our bin dir (with a fake ferretdb) and the system's."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "ferretdb"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    return {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "LC_ALL": "C.UTF-8",
+        "MSPASS_WORK_DIR": str(tmp_path / "work"),
+        "MSPASS_RUN_DIR": str(tmp_path / "run"),
+        "MSPASS_NODE_NAME": "node1",
+    }
+
+
+def run_cli(tmp_path: Path, *args: str, **env) -> subprocess.CompletedProcess:
+    full_env = {**base_env(tmp_path), **{k: str(v) for k, v in env.items()}}
+    return subprocess.run([sys.executable, "-m", "mspass_roles", *args], env=full_env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def clean_env(tmp_path, monkeypatch):
+    """os.environ without any contract variable, plus controlled dirs (for in-process main())."""
+    for name in VARIABLE_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MSPASS_WORK_DIR", str(tmp_path / "work"))
+    monkeypatch.setenv("MSPASS_RUN_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("MSPASS_NODE_NAME", "node1")
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+FRONTEND = {"MSPASS_ROLE": "frontend", "MSPASS_DB_ADDRESS": "dbhost:27018", "MSPASS_SCHEDULER_ADDRESS": "sched"}
+
+# ---------------------------------------------------------------------- help and version
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h", "help"])
+def test_help(capsys, flag):
+    assert main([flag]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: mspass-role [ROLE] [--batch FILE [ARGS...]]")
+    for name in VARIABLE_NAMES:
+        assert name in out
+    for role in ("all", "db", "scheduler", "worker", "frontend", "dbmanager", "shard"):
+        assert f"\n  {role} " in out
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"mspass-role {__version__}\n"
+
+
+def test_help_subprocess(tmp_path):
+    result = run_cli(tmp_path, "--help")
+    assert result.returncode == 0
+    assert "MSPASS_WORKER_ARG" in result.stdout
+    assert result.stderr == ""
+
+
+# ---------------------------------------------------------------------- config
+
+
+def test_config_in_process(clean_env, capsys, tmp_path):
+    for key, value in FRONTEND.items():
+        clean_env.setenv(key, value)
+    clean_env.setenv("MSPASS_JUPYTER_TOKEN", "sekrit123")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert [line.split("=", 1)[0] for line in lines] == list(VARIABLE_NAMES)
+    assert "MSPASS_ROLE=frontend" in lines
+    assert "MSPASS_DB_ADDRESS=dbhost:27018" in lines
+    assert "MSPASS_SCHEDULER_ADDRESS=sched:8786" in lines
+    assert f"MSPASS_WORK_DIR={tmp_path / 'work'}" in lines
+    assert "MSPASS_JUPYTER_TOKEN=<redacted>" in lines
+    assert "sekrit123" not in out
+
+
+def test_config_subprocess_role_all_with_ferretdb(tmp_path):
+    result = run_cli(tmp_path, "config", MSPASS_DB_ENGINE="ferretdb", MSPASS_JUPYTER_PWD="hunter2pw")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "MSPASS_ROLE=all" in lines
+    assert "MSPASS_DB_ENGINE=ferretdb" in lines
+    assert "MSPASS_DB_ADDRESS=127.0.0.1:27017" in lines
+    assert f"MSPASS_DB_DIR={tmp_path / 'work' / 'db'}" in lines
+    assert "MSPASS_JUPYTER_PWD=<redacted>" in lines
+    assert "hunter2pw" not in result.stdout + result.stderr
+    assert not (tmp_path / "work").exists()  # config creates nothing
+
+
+def test_config_invalid_settings(clean_env, capsys):
+    clean_env.setenv("MSPASS_ROLE", "wokrer")
+    assert main(["config"]) == 2
+    err = capsys.readouterr().err
+    assert "nothing was started" in err
+    assert "MSPASS_ROLE='wokrer'" in err and "did you mean 'worker'" in err
+
+
+# ---------------------------------------------------------------------- passthrough
+
+
+def test_passthrough_echo(tmp_path):
+    result = run_cli(tmp_path, "echo", "hi", "there")
+    assert result.returncode == 0
+    assert result.stdout == "hi there\n"
+
+
+def test_passthrough_true_and_false(tmp_path):
+    assert run_cli(tmp_path, "true").returncode == 0
+    assert run_cli(tmp_path, "false").returncode == 1
+
+
+def test_passthrough_ignores_invalid_settings(tmp_path):
+    # a program runs as given: settings are not even read
+    result = run_cli(tmp_path, "echo", "ok", MSPASS_ROLE="wokrer", JUPYTER_PORT="abc")
+    assert result.returncode == 0
+    assert result.stdout == "ok\n"
+
+
+def test_passthrough_missing_program(tmp_path):
+    result = run_cli(tmp_path, "no-such-program-xyz", "arg")
+    assert result.returncode == 127
+    assert "no-such-program-xyz: command not found" in result.stderr
+    assert "roles: all, db" in result.stderr
+
+
+def test_passthrough_missing_program_in_process(capsys, tmp_path):
+    assert main([str(tmp_path / "no-such-program-xyz")]) == 127
+    assert "command not found" in capsys.readouterr().err
+
+
+def test_misspelled_role_as_argument(tmp_path):
+    result = run_cli(tmp_path, "wroker")
+    assert result.returncode == 2
+    assert "'wroker' is neither a role nor a program; did you mean 'worker'?" in result.stderr
+
+
+def test_passthrough_not_executable(tmp_path):
+    script = tmp_path / "notexec.sh"
+    script.write_text("#!/bin/sh\necho no\n")
+    script.chmod(0o644)
+    result = run_cli(tmp_path, str(script))
+    assert result.returncode == 126
+    assert result.stdout == ""
+
+
+# ---------------------------------------------------------------------- invalid arguments: exit 2
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--bogus"], "unknown option '--bogus'"),
+    (["worker", "--bogus"], "unknown option '--bogus'"),
+    (["frontend", "extra"], "unknown option 'extra'"),
+    (["frontend", "--batch"], "--batch needs a FILE"),
+])
+def test_invalid_arguments(capsys, args, message):
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert "invalid arguments (nothing was started)" in captured.err
+    assert message in captured.err
+    assert captured.out == ""
+
+
+def test_batch_missing_file(tmp_path):
+    result = run_cli(tmp_path, "frontend", "--batch", "missing.ipynb", **FRONTEND)
+    assert result.returncode == 2
+    assert "cannot run (nothing was started)" in result.stderr
+    assert "'missing.ipynb': no such file" in result.stderr
+
+
+def test_batch_equals_form_wrong_suffix(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    result = run_cli(tmp_path, "frontend", "--batch=notes.txt", **FRONTEND)
+    assert result.returncode == 2
+    assert "not a notebook or script" in result.stderr
+
+
+def test_batch_for_role_db(tmp_path):
+    (tmp_path / "x.py").write_text("print('never')\n")
+    result = run_cli(tmp_path, "db", "--batch", "x.py", MSPASS_DB_ENGINE="ferretdb")
+    assert result.returncode == 2
+    assert "--batch is for roles all and frontend; MSPASS_ROLE='db'" in result.stderr
+    assert "never" not in result.stdout
+
+
+def test_dbmanager_not_available(tmp_path):
+    result = run_cli(tmp_path, "dbmanager", MSPASS_DB_ENGINE="ferretdb")
+    assert result.returncode == 2
+    assert "MSPASS_ROLE='dbmanager'" in result.stderr and "MSPASS_DB_ENGINE" in result.stderr
+
+
+# ---------------------------------------------------------------------- invalid settings: exit 2
+
+
+def test_invalid_role_env(tmp_path):
+    result = run_cli(tmp_path, MSPASS_ROLE="wokrer")
+    assert result.returncode == 2
+    assert "invalid settings (nothing was started)" in result.stderr
+    assert "MSPASS_ROLE='wokrer' is not a role; valid: all, db, dbmanager, shard, scheduler, worker, frontend" \
+        in result.stderr
+    assert "did you mean 'worker'?" in result.stderr
+    assert not (tmp_path / "work").exists()
+
+
+def test_invalid_settings_all_listed(tmp_path):
+    result = run_cli(tmp_path, "frontend", JUPYTER_PORT="abc", MSPASS_DB_ENGINE="nosql",
+                     MSPASS_WORKER_ARG="--name 'x", **FRONTEND)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("  - ")]
+    assert len(lines) == 3
+    assert any("JUPYTER_PORT='abc'" in line and "1 to 65535" in line for line in lines)
+    assert any("MSPASS_DB_ENGINE='nosql'" in line for line in lines)
+    assert any("MSPASS_WORKER_ARG=" in line for line in lines)
+
+
+def test_worker_without_scheduler_address(tmp_path):
+    result = run_cli(tmp_path, "worker")
+    assert result.returncode == 2
+    assert "MSPASS_SCHEDULER_ADDRESS is required for role 'worker'" in result.stderr
+
+
+def test_frontend_without_db_address(tmp_path):
+    result = run_cli(tmp_path, "frontend", MSPASS_SCHEDULER_ADDRESS="sched")
+    assert result.returncode == 2
+    assert "MSPASS_DB_ADDRESS is required for role 'frontend'" in result.stderr
+
+
+def test_health_with_nothing_running(tmp_path):
+    result = run_cli(tmp_path, "health", **FRONTEND)
+    assert result.returncode == 1
+    assert "unhealthy: no running frontend role on node1" in result.stdout

@@ -1,0 +1,507 @@
+"""Unit tests of the plans built by mspass_roles/roles/*: argv lists, probes, order, env.
+
+Nothing is started: plans are inspected, and only the before_start/after_stop hooks that
+touch files are called, inside tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from mspass_roles.plan import Plan
+from mspass_roles.probes import DaskWorkersProbe, HttpProbe, MongoPingProbe, TcpProbe
+from mspass_roles.roles import Batch, BatchError, attach_plan, build_plan, directories, resolve_batch
+from mspass_roles.settings import Settings
+
+PY = sys.executable
+
+# ---------------------------------------------------------------------- helpers
+
+
+def fake_which(*found):
+    return lambda name: f"/usr/bin/{name}" if name in found else None
+
+
+def make(tmp_path: Path, role=None, found=("mongod", "ferretdb"), **kw) -> Settings:
+    env = {
+        "MSPASS_WORK_DIR": str(tmp_path / "work"),
+        "MSPASS_RUN_DIR": str(tmp_path / "run"),
+        "MSPASS_NODE_NAME": "node1",
+        **{k: str(v) for k, v in kw.items()},
+    }
+    return Settings.from_env(env, role=role, which=fake_which(*found), in_container=False)
+
+
+FRONTEND = {"MSPASS_DB_ADDRESS": "dbhost", "MSPASS_SCHEDULER_ADDRESS": "sched"}
+
+
+def only(plan: Plan):
+    assert len(plan.services) == 1
+    return plan.services[0]
+
+
+def option_values(argv: list[str], option: str) -> list[str]:
+    """Every value given to `option`, as `option VALUE` or `option=VALUE`."""
+    out = []
+    for i, arg in enumerate(argv):
+        if arg == option:
+            out.append(argv[i + 1])
+        elif arg.startswith(option + "="):
+            out.append(arg.split("=", 1)[1])
+    return out
+
+
+def write_notebook(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    return path
+
+
+@pytest.fixture
+def node_tmp(tmp_path, monkeypatch):
+    """tempfile.gettempdir() points into tmp_path (tempfile caches its answer: reset it)."""
+    scratch = tmp_path / "nodetmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    assert tempfile.gettempdir() == str(scratch)
+    return scratch
+
+
+# ---------------------------------------------------------------------- db
+
+
+def test_db_ferretdb_argv(tmp_path):
+    s = make(tmp_path, role="db", found=("ferretdb",))
+    svc = only(build_plan(s))
+    data = tmp_path / "work" / "db"
+    assert svc.name == "db"
+    assert svc.argv[0] == "ferretdb"
+    assert "--handler=sqlite" in svc.argv
+    assert f"--sqlite-url=file:{data}/" in svc.argv
+    assert f"--state-dir={data}" in svc.argv
+    assert "--listen-addr=0.0.0.0:27017" in svc.argv
+    assert "--telemetry=disable" in svc.argv
+    assert "--debug-addr=-" in svc.argv
+
+
+def test_db_ferretdb_listen_addr_follows_bind_and_port(tmp_path):
+    s = make(tmp_path, role="db", found=("ferretdb",), MSPASS_BIND_ADDRESS="127.0.0.1", MONGODB_PORT="27018")
+    svc = only(build_plan(s))
+    assert option_values(svc.argv, "--listen-addr") == ["127.0.0.1:27018"]
+    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27018/")
+
+
+def test_db_mongodb_argv_all_interfaces(tmp_path):
+    s = make(tmp_path, role="db", found=("mongod",))
+    svc = only(build_plan(s))
+    assert svc.argv == ["mongod", "--dbpath", str(tmp_path / "work" / "db"), "--port", "27017", "--bind_ip_all"]
+
+
+def test_db_mongodb_argv_one_interface(tmp_path):
+    s = make(tmp_path, role="db", found=("mongod",), MSPASS_BIND_ADDRESS="10.1.2.3", MONGODB_PORT="27020")
+    argv = only(build_plan(s)).argv
+    assert argv == ["mongod", "--dbpath", str(tmp_path / "work" / "db"), "--port", "27020",
+                    "--bind_ip", "10.1.2.3"]
+    assert "--bind_ip_all" not in argv
+
+
+def test_db_probe_log_and_timeout(tmp_path):
+    s = make(tmp_path, role="db", MSPASS_STOP_TIMEOUT="42")
+    svc = only(build_plan(s))
+    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27017/")
+    assert svc.log == tmp_path / "work" / "logs" / "db-node1.log"
+    assert svc.stop_timeout == 42
+    assert not svc.main
+
+
+def test_db_scratch_before_start_creates_data_dir(tmp_path):
+    s = make(tmp_path, role="db")
+    only(build_plan(s)).before_start()
+    assert (tmp_path / "work" / "db").is_dir()
+
+
+def test_db_ready_file_touched_on_ready(tmp_path):
+    ready = tmp_path / "flags" / "db.ready"
+    s = make(tmp_path, role="db", MSPASS_DB_READY_FILE=ready)
+    only(build_plan(s)).on_ready()
+    assert ready.exists()
+
+
+def test_db_path_tmp_runs_from_tmp(tmp_path, node_tmp):
+    s = make(tmp_path, role="db", found=("ferretdb",), MSPASS_DB_PATH="tmp")
+    svc = only(build_plan(s))
+    run_path = node_tmp / "mspass-db-node1-27017"
+    assert f"--state-dir={run_path}" in svc.argv
+    assert f"--sqlite-url=file:{run_path}/" in svc.argv
+    assert str(s.db_dir) not in " ".join(svc.argv)
+
+
+def test_db_path_tmp_mongod_dbpath(tmp_path, node_tmp):
+    s = make(tmp_path, role="db", found=("mongod",), MSPASS_DB_PATH="tmp")
+    argv = only(build_plan(s)).argv
+    assert option_values(argv, "--dbpath") == [str(node_tmp / "mspass-db-node1-27017")]
+
+
+def test_db_path_tmp_copies_in_and_back(tmp_path, node_tmp):
+    s = make(tmp_path, role="db", found=("ferretdb",), MSPASS_DB_PATH="tmp")
+    svc = only(build_plan(s))
+    run_path = node_tmp / "mspass-db-node1-27017"
+    s.db_dir.mkdir(parents=True)
+    (s.db_dir / "mspass.sqlite").write_text("old data")
+
+    svc.before_start()
+    assert (run_path / "mspass.sqlite").read_text() == "old data"
+
+    (run_path / "mspass.sqlite").write_text("new data")
+    (run_path / "other.sqlite").write_text("created")
+    svc.after_stop()
+    assert (s.db_dir / "mspass.sqlite").read_text() == "new data"
+    assert (s.db_dir / "other.sqlite").read_text() == "created"
+    assert not run_path.exists()
+
+
+def test_db_path_tmp_first_run_with_no_db_dir(tmp_path, node_tmp):
+    s = make(tmp_path, role="db", found=("ferretdb",), MSPASS_DB_PATH="tmp")
+    svc = only(build_plan(s))
+    svc.before_start()
+    assert (node_tmp / "mspass-db-node1-27017").is_dir()
+
+
+def test_db_path_tmp_before_start_discards_stale_tmp_copy(tmp_path, node_tmp):
+    s = make(tmp_path, role="db", found=("ferretdb",), MSPASS_DB_PATH="tmp")
+    svc = only(build_plan(s))
+    run_path = node_tmp / "mspass-db-node1-27017"
+    run_path.mkdir()
+    (run_path / "leftover.sqlite").write_text("from a crashed run")
+    svc.before_start()
+    assert not (run_path / "leftover.sqlite").exists()
+
+
+def test_db_path_tmp_copy_back_mirrors_deletions(tmp_path, node_tmp):
+    s = make(tmp_path, role="db", found=("ferretdb",), MSPASS_DB_PATH="tmp")
+    svc = only(build_plan(s))
+    run_path = node_tmp / "mspass-db-node1-27017"
+    s.db_dir.mkdir(parents=True)
+    (s.db_dir / "dropped.sqlite").write_text("a database the user drops")
+    svc.before_start()
+    (run_path / "dropped.sqlite").unlink()  # what the server does on dropDatabase
+    svc.after_stop()
+    assert not (s.db_dir / "dropped.sqlite").exists()
+
+
+# ---------------------------------------------------------------------- scheduler
+
+
+def test_scheduler_argv_and_probe(tmp_path):
+    s = make(tmp_path, role="scheduler")
+    svc = only(build_plan(s))
+    assert svc.name == "scheduler"
+    assert svc.argv == [PY, "-m", "dask", "scheduler", "--port", "8786", "--dashboard-address", "0.0.0.0:8787"]
+    assert svc.probe == HttpProbe("http://127.0.0.1:8787/health", expect="ok")
+    assert svc.log == tmp_path / "work" / "logs" / "scheduler-node1.log"
+
+
+def test_scheduler_bind_address_and_ports(tmp_path):
+    s = make(tmp_path, role="scheduler", MSPASS_BIND_ADDRESS="10.1.2.3", DASK_SCHEDULER_PORT="9000",
+             DASK_DASHBOARD_PORT="9001")
+    svc = only(build_plan(s))
+    assert svc.argv == [PY, "-m", "dask", "scheduler", "--port", "9000", "--dashboard-address", "10.1.2.3:9001",
+                        "--host", "10.1.2.3"]
+    assert svc.probe.url == "http://10.1.2.3:9001/health"
+
+
+def test_scheduler_spark_not_implemented(tmp_path):
+    s = make(tmp_path, role="scheduler", MSPASS_SCHEDULER="spark")
+    with pytest.raises(NotImplementedError, match="MSPASS_SCHEDULER='spark'"):
+        build_plan(s)
+
+
+# ---------------------------------------------------------------------- worker
+
+
+def test_worker_argv_defaults(tmp_path):
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched:8800")
+    svc = only(build_plan(s))
+    assert svc.name == "worker"
+    assert svc.argv[:5] == [PY, "-m", "dask", "worker", "tcp://sched:8800"]
+    assert option_values(svc.argv, "--name") == ["node1"]
+    assert option_values(svc.argv, "--memory-limit") == ["0"]
+    assert option_values(svc.argv, "--local-directory") == [str(tmp_path / "work" / "work")]
+    assert option_values(svc.argv, "--death-timeout") == ["300"]
+    assert "--host" not in svc.argv
+    assert svc.cwd == tmp_path / "work" / "work"
+
+
+def test_worker_needs_and_probe(tmp_path):
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="tcp://sched:8800")
+    svc = only(build_plan(s))
+    assert svc.needs == [TcpProbe("sched", 8800)]
+    assert svc.probe == DaskWorkersProbe("tcp://sched:8800", "node1", 1)
+
+
+def test_worker_ipv6_scheduler_uri(tmp_path):
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="[::1]:8800")
+    svc = only(build_plan(s))
+    assert svc.argv[4] == "tcp://[::1]:8800"
+    assert svc.needs == [TcpProbe("::1", 8800)]
+
+
+def test_worker_user_args_appended(tmp_path):
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched",
+             MSPASS_WORKER_ARG="--nthreads 2 --resources 'GPU=1 MEM=2'")
+    argv = only(build_plan(s)).argv
+    assert argv[-4:] == ["--nthreads", "2", "--resources", "GPU=1 MEM=2"]
+
+
+@pytest.mark.parametrize("arg", ["--memory-limit 2GB", "--memory-limit=2GB"])
+def test_worker_memory_limit_from_worker_arg_wins(tmp_path, arg):
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched", MSPASS_WORKER_ARG=arg,
+             MSPASS_DASK_WORKER_MEMORY_LIMIT="8GB")
+    argv = only(build_plan(s)).argv
+    assert option_values(argv, "--memory-limit") == ["2GB"]
+    assert "8GB" not in argv
+
+
+def test_worker_memory_limit_from_env(tmp_path):
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched", MSPASS_DASK_WORKER_MEMORY_LIMIT="4GiB")
+    assert option_values(only(build_plan(s)).argv, "--memory-limit") == ["4GiB"]
+
+
+@pytest.mark.parametrize("arg", ["--nworkers 3", "--nworkers=3"])
+def test_worker_nworkers_sets_probe_count(tmp_path, arg):
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched", MSPASS_WORKER_ARG=arg)
+    svc = only(build_plan(s))
+    assert svc.probe.count == 3
+    assert option_values(svc.argv, "--nworkers") == ["3"]
+
+
+def test_worker_user_options_not_duplicated(tmp_path):
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched",
+             MSPASS_WORKER_ARG=f"--name mine --local-directory {tmp_path}/scratch --death-timeout 5")
+    svc = only(build_plan(s))
+    assert option_values(svc.argv, "--name") == ["mine"]
+    assert option_values(svc.argv, "--local-directory") == [f"{tmp_path}/scratch"]
+    assert option_values(svc.argv, "--death-timeout") == ["5"]
+    assert svc.probe.name == "mine"
+
+
+def test_worker_bind_address(tmp_path):
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched", MSPASS_BIND_ADDRESS="10.1.2.3")
+    assert option_values(only(build_plan(s)).argv, "--host") == ["10.1.2.3"]
+
+
+def test_worker_spark_not_implemented(tmp_path):
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER="spark", MSPASS_SCHEDULER_ADDRESS="master")
+    with pytest.raises(NotImplementedError):
+        build_plan(s)
+
+
+# ---------------------------------------------------------------------- frontend: batch
+
+
+def test_batch_notebook_uses_papermill(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    nb = write_notebook(tmp_path / "work" / "flow.ipynb")
+    s = make(tmp_path, role="frontend", **FRONTEND)
+    batch = resolve_batch("flow.ipynb", ["-p", "n", "3"], s)
+    assert batch == Batch(nb.resolve(), ("-p", "n", "3"))
+    svc = only(build_plan(s, batch))
+    out = tmp_path / "work" / "logs" / "flow.executed.ipynb"
+    assert svc.name == "batch"
+    assert svc.argv[:5] == [PY, "-m", "papermill", str(nb.resolve()), str(out)]
+    assert svc.argv[-3:] == ["-p", "n", "3"]
+    assert svc.main is True
+    assert svc.probe is None
+    assert svc.cwd == nb.resolve().parent
+    assert svc.env == s.client_env()
+    assert svc.needs == [MongoPingProbe("mongodb://dbhost:27017/"), TcpProbe("sched", 8786)]
+
+
+def test_batch_script_runs_python_with_args(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    script = tmp_path / "job.py"
+    script.write_text("print('hi')\n")
+    s = make(tmp_path, role="frontend", **FRONTEND)
+    svc = only(build_plan(s, resolve_batch("job.py", ["a", "b c"], s)))
+    assert svc.argv == [PY, str(script.resolve()), "a", "b c"]
+    assert svc.main is True
+
+
+def test_batch_found_in_cwd_before_work_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "work" / "flow.ipynb")
+    here = write_notebook(tmp_path / "flow.ipynb")
+    s = make(tmp_path, role="frontend", **FRONTEND)
+    assert resolve_batch("flow.ipynb", [], s).path == here.resolve()
+
+
+def test_batch_absolute_path(tmp_path):
+    nb = write_notebook(tmp_path / "elsewhere" / "x.ipynb")
+    s = make(tmp_path, role="frontend", **FRONTEND)
+    assert resolve_batch(str(nb), [], s).path == nb.resolve()
+
+
+def test_batch_missing_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = make(tmp_path, role="frontend", **FRONTEND)
+    with pytest.raises(BatchError, match="'nothere.ipynb': no such file"):
+        resolve_batch("nothere.ipynb", [], s)
+
+
+def test_batch_wrong_suffix(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("x")
+    s = make(tmp_path, role="frontend", **FRONTEND)
+    with pytest.raises(BatchError, match=r"valid: \.ipynb, \.py"):
+        resolve_batch("notes.txt", [], s)
+
+
+def test_batch_for_role_db_refused(tmp_path):
+    nb = write_notebook(tmp_path / "x.ipynb")
+    s = make(tmp_path, role="db")
+    with pytest.raises(BatchError, match="--batch is for roles all and frontend; MSPASS_ROLE='db'"):
+        build_plan(s, Batch(nb))
+
+
+def test_attach_plan_runs_only_the_batch(tmp_path):
+    nb = write_notebook(tmp_path / "x.ipynb")
+    s = make(tmp_path)
+    plan = attach_plan(s, Batch(nb))
+    assert plan.attached and plan.names() == ["batch"]
+    assert plan.services[0].needs  # waits for the services already running here
+
+
+# ---------------------------------------------------------------------- frontend: jupyter
+
+
+def jupyter(tmp_path, **kw):
+    s = make(tmp_path, role="frontend", **{**FRONTEND, **kw})
+    return s, only(build_plan(s))
+
+
+def config_path(tmp_path) -> Path:
+    return tmp_path / "run" / "jupyter-node1-8888" / "jupyter_server_config.json"
+
+
+def test_jupyter_argv_has_no_token(tmp_path):
+    _, svc = jupyter(tmp_path, MSPASS_JUPYTER_TOKEN="sekrit123")
+    assert svc.name == "jupyter"
+    assert svc.argv == [PY, "-m", "jupyter", "lab", f"--config={config_path(tmp_path)}"]
+    assert not any("sekrit123" in a for a in svc.argv)
+
+
+def test_jupyter_config_file_private_with_token(tmp_path):
+    s, svc = jupyter(tmp_path, MSPASS_JUPYTER_TOKEN="sekrit123")
+    svc.before_start()
+    cfg_file = config_path(tmp_path)
+    assert stat.S_IMODE(cfg_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cfg_file.parent.stat().st_mode) == 0o700
+    cfg = json.loads(cfg_file.read_text())
+    assert cfg["PasswordIdentityProvider"] == {"token": "sekrit123"}
+    assert cfg["ServerApp"]["port"] == 8888
+    assert cfg["ServerApp"]["ip"] == "0.0.0.0"
+    assert cfg["ServerApp"]["root_dir"] == str(s.work_dir)
+    assert cfg["ServerApp"]["port_retries"] == 0
+    svc.after_stop()
+    assert not cfg_file.parent.exists()
+
+
+def test_jupyter_password_stored_hashed(tmp_path):
+    from jupyter_server.auth import passwd_check
+
+    _, svc = jupyter(tmp_path, MSPASS_JUPYTER_PWD="hunter2pw")
+    assert not any("hunter2pw" in a for a in svc.argv)
+    svc.before_start()
+    text = config_path(tmp_path).read_text()
+    assert "hunter2pw" not in text
+    identity = json.loads(text)["PasswordIdentityProvider"]
+    assert identity["token"] == ""
+    assert identity["hashed_password"] != "hunter2pw"
+    assert passwd_check(identity["hashed_password"], "hunter2pw")
+    assert "log in with MSPASS_JUPYTER_PWD" in svc.ready_message
+
+
+def test_jupyter_random_token_in_url_not_argv(tmp_path):
+    _, svc = jupyter(tmp_path)
+    svc.before_start()
+    token = json.loads(config_path(tmp_path).read_text())["PasswordIdentityProvider"]["token"]
+    assert len(token) >= 24
+    assert f"http://127.0.0.1:8888/lab?token={token}" in svc.ready_message
+    assert not any(token in a for a in svc.argv)
+
+
+def test_jupyter_env_probe_and_needs(tmp_path):
+    s, svc = jupyter(tmp_path, MSPASS_JUPYTER_TOKEN="sekrit123")
+    for key, value in s.client_env().items():
+        assert svc.env[key] == value
+    assert svc.env["JUPYTER_RUNTIME_DIR"] == str(tmp_path / "run" / "jupyter-node1-8888" / "runtime")
+    assert svc.env["MSPASS_DB_ADDRESS"] == "dbhost"
+    assert svc.env["DASK_SCHEDULER_ADDRESS"] == "tcp://sched:8786"
+    assert "sekrit123" not in json.dumps(svc.env)
+    assert svc.probe == HttpProbe("http://127.0.0.1:8888/api", expect="version")
+    assert svc.needs == [MongoPingProbe("mongodb://dbhost:27017/"), TcpProbe("sched", 8786)]
+    assert svc.cwd == s.work_dir
+    assert svc.log == tmp_path / "work" / "logs" / "jupyter-node1.log"
+
+
+def test_jupyter_port_in_config_path(tmp_path):
+    _, svc = jupyter(tmp_path, JUPYTER_PORT="9999")
+    assert svc.argv[-1] == f"--config={tmp_path / 'run' / 'jupyter-node1-9999' / 'jupyter_server_config.json'}"
+    assert svc.probe.url == "http://127.0.0.1:9999/api"
+
+
+# ---------------------------------------------------------------------- role all and others
+
+
+def test_role_all_order(tmp_path):
+    plan = build_plan(make(tmp_path))
+    assert plan.role == "all"
+    assert plan.names() == ["db", "scheduler", "worker", "jupyter"]
+
+
+def test_role_all_batch_replaces_jupyter(tmp_path):
+    nb = write_notebook(tmp_path / "x.ipynb")
+    plan = build_plan(make(tmp_path), Batch(nb))
+    assert plan.names() == ["db", "scheduler", "worker", "batch"]
+    assert plan.services[-1].main is True
+
+
+def test_role_all_services_use_this_host(tmp_path):
+    s = make(tmp_path, MSPASS_JUPYTER_TOKEN="sekrit123")
+    db, sched, wrk, jup = build_plan(s).services
+    assert wrk.argv[4] == "tcp://127.0.0.1:8786"
+    assert wrk.needs == [TcpProbe("127.0.0.1", 8786)]
+    assert jup.needs == []  # started after db and scheduler in the same plan
+    assert jup.env["MSPASS_DB_ADDRESS"] == "127.0.0.1"
+    assert jup.env["DASK_SCHEDULER_ADDRESS"] == "tcp://127.0.0.1:8786"
+
+
+def test_dbmanager_not_implemented(tmp_path):
+    s = make(tmp_path, role="dbmanager", found=("mongod",), MSPASS_SHARD_LIST="rs0/h0:27017")
+    with pytest.raises(NotImplementedError, match="MSPASS_ROLE='dbmanager'"):
+        build_plan(s)
+
+
+def test_shard_not_implemented(tmp_path):
+    s = make(tmp_path, role="shard", found=("mongod",), MSPASS_SHARD_ID="s0")
+    with pytest.raises(NotImplementedError, match="MSPASS_ROLE='shard'"):
+        build_plan(s)
+
+
+@pytest.mark.parametrize("role,extra,expected", [
+    ("all", {}, ["work", "logs", "run", "db", "work/work"]),
+    ("db", {}, ["work", "logs", "run", "db"]),
+    ("worker", {"MSPASS_SCHEDULER_ADDRESS": "s"}, ["work", "logs", "run", "work/work"]),
+    ("frontend", FRONTEND, ["work", "logs", "run"]),
+])
+def test_directories_per_role(tmp_path, role, extra, expected):
+    s = make(tmp_path, role=role, **extra)
+    names = {"work": s.work_dir, "logs": s.log_dir, "run": s.run_dir, "db": s.db_dir, "work/work": s.worker_dir}
+    assert directories(s) == [names[n] for n in expected]

@@ -1,0 +1,693 @@
+"""Unit tests of mspass_roles/settings.py: parsing and validating the environment contract.
+
+Pure: every Settings is built from an explicit env dict, a fake `which` and an explicit
+in_container flag; every directory lives under tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from mspass_roles import settings as settings_mod
+from mspass_roles.settings import VARIABLE_NAMES, Address, Settings, SettingsError
+
+# ---------------------------------------------------------------------- helpers
+
+
+def fake_which(*found):
+    return lambda name: f"/usr/bin/{name}" if name in found else None
+
+
+def make_env(tmp_path: Path, **kw) -> dict[str, str]:
+    """A controlled env: work and run dirs under tmp_path, a fixed node name.
+    A keyword set to None removes that variable."""
+    env = {
+        "MSPASS_WORK_DIR": str(tmp_path / "work"),
+        "MSPASS_RUN_DIR": str(tmp_path / "run"),
+        "MSPASS_NODE_NAME": "node1",
+    }
+    for key, value in kw.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = str(value)
+    return env
+
+
+def make(tmp_path, role=None, found=("mongod", "ferretdb"), in_container=False, **kw) -> Settings:
+    return Settings.from_env(make_env(tmp_path, **kw), role=role, which=fake_which(*found),
+                             in_container=in_container)
+
+
+def problems_of(tmp_path, role=None, found=("mongod", "ferretdb"), in_container=False, **kw) -> list[str]:
+    with pytest.raises(SettingsError) as info:
+        make(tmp_path, role=role, found=found, in_container=in_container, **kw)
+    err = info.value
+    assert str(err) == "\n".join(err.problems)
+    return err.problems
+
+
+def the_problem(problems: list[str], *needles: str) -> str:
+    """The one problem line that contains every needle."""
+    hits = [p for p in problems if all(n in p for n in needles)]
+    assert len(hits) == 1, f"expected one problem with {needles!r} in {problems!r}"
+    return hits[0]
+
+
+FRONTEND = {"MSPASS_DB_ADDRESS": "dbhost", "MSPASS_SCHEDULER_ADDRESS": "sched"}
+
+
+def emulate_mspasspy_client(env: dict[str, str]) -> tuple[str, str]:
+    """How mspasspy.client.Client composes addresses from the environment."""
+    db = env["MSPASS_DB_ADDRESS"] + ":" + env["MONGODB_PORT"]
+    sched = env["MSPASS_SCHEDULER_ADDRESS"] + ":" + env["DASK_SCHEDULER_PORT"]
+    return db, sched
+
+
+ONE_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+):\d+")
+
+# ---------------------------------------------------------------------- defaults
+
+
+def test_defaults_role_all(tmp_path):
+    s = make(tmp_path)
+    work = tmp_path / "work"
+    assert s.role == "all"
+    assert s.scheduler == "dask"
+    assert s.db_engine == "mongodb"
+    assert s.bind_address == "0.0.0.0"
+    assert s.local_host == "127.0.0.1"
+    assert s.db_address == Address("127.0.0.1", 27017)
+    assert s.scheduler_address == Address("127.0.0.1", 8786)
+    assert (s.mongodb_port, s.dask_scheduler_port, s.dask_dashboard_port, s.spark_master_port,
+            s.jupyter_port) == (27017, 8786, 8787, 7077, 8888)
+    assert s.work_dir == work
+    assert (s.db_dir, s.log_dir, s.worker_dir) == (work / "db", work / "logs", work / "work")
+    assert s.run_dir == tmp_path / "run"
+    assert s.db_path == "scratch"
+    assert s.worker_args.argv == ()
+    assert s.memory_limit == "0"
+    assert s.jupyter_token is None and s.jupyter_password is None
+    assert (s.sleep_time, s.wait_timeout, s.ready_timeout, s.stop_timeout) == (2, 300, 180, 60)
+    assert s.db_ready_file is None and s.mspass_home is None
+    assert s.runs_db
+
+
+def test_defaults_role_db(tmp_path):
+    s = make(tmp_path, role="db")
+    assert s.role == "db"
+    assert s.db_engine == "mongodb"
+    assert s.db_address == Address("127.0.0.1", 27017)
+    assert s.scheduler_address is None
+
+
+def test_defaults_role_scheduler(tmp_path):
+    s = make(tmp_path, role="scheduler", found=())
+    assert s.scheduler_address == Address("127.0.0.1", 8786)
+    assert s.db_address is None
+    assert s.db_engine == ""
+    assert not s.runs_db
+
+
+def test_defaults_role_worker(tmp_path):
+    s = make(tmp_path, role="worker", found=(), MSPASS_SCHEDULER_ADDRESS="sched")
+    assert s.scheduler_address == Address("sched", 8786)
+    assert s.db_address is None
+    assert s.db_engine == ""
+    assert s.memory_limit == "0"
+
+
+def test_defaults_role_frontend(tmp_path):
+    s = make(tmp_path, role="frontend", found=(), **FRONTEND)
+    assert s.db_address == Address("dbhost", 27017)
+    assert s.scheduler_address == Address("sched", 8786)
+    assert s.db_engine == ""
+
+
+def test_defaults_role_dbmanager(tmp_path):
+    s = make(tmp_path, role="dbmanager", found=("mongod",), MSPASS_SHARD_LIST="rs0/h0:27017 rs1/h1:27017")
+    assert s.db_engine == "mongodb"
+    assert s.shard_list == ("rs0/h0:27017", "rs1/h1:27017")
+
+
+def test_defaults_role_shard(tmp_path):
+    s = make(tmp_path, role="shard", found=("mongod",), MSPASS_SHARD_ID="shard-0")
+    assert s.db_engine == "mongodb"
+    assert s.shard_id == "shard-0"
+
+
+def test_role_argument_overrides_env(tmp_path):
+    s = make(tmp_path, role="db", MSPASS_ROLE="scheduler")
+    assert s.role == "db"
+
+
+def test_blank_values_mean_default(tmp_path):
+    s = make(tmp_path, MSPASS_ROLE="  ", MONGODB_PORT="", MSPASS_SCHEDULER=" ")
+    assert (s.role, s.mongodb_port, s.scheduler) == ("all", 27017, "dask")
+
+
+# ---------------------------------------------------------------------- all problems at once
+
+
+def test_every_invalid_setting_reported_together(tmp_path):
+    problems = problems_of(
+        tmp_path,
+        MSPASS_ROLE="wokrer",
+        MSPASS_SCHEDULER="dusk",
+        MONGODB_PORT="abc",
+        DASK_SCHEDULER_PORT="70000",
+        MSPASS_DB_ENGINE="postgres",
+        MSPASS_DB_ADDRESS="db:99999",
+        MSPASS_SCHEDULER_ADDRESS="http://sched:8786",
+        MSPASS_WORKER_ARG="--resources 'GPU=1",
+        MSPASS_DASK_WORKER_MEMORY_LIMIT="lots",
+        MSPASS_DB_PATH="ramdisk",
+        MSPASS_SLEEP_TIME="0",
+        MSPASS_WAIT_TIMEOUT="0",
+        MSPASS_READY_TIMEOUT="-5",
+        MSPASS_STOP_TIMEOUT="soon",
+        MSPASS_JUPYTER_TOKEN="bad token!",
+    )
+    role = the_problem(problems, "MSPASS_ROLE='wokrer'")
+    assert "valid: all, db, dbmanager, shard, scheduler, worker, frontend" in role
+    assert "did you mean 'worker'" in role
+    sched = the_problem(problems, "MSPASS_SCHEDULER='dusk'")
+    assert "valid: dask, spark, none" in sched and "did you mean 'dask'" in sched
+    assert "valid: an integer from 1 to 65535" in the_problem(problems, "MONGODB_PORT='abc'", "not a port")
+    assert "valid: an integer from 1 to 65535" in the_problem(problems, "DASK_SCHEDULER_PORT='70000'")
+    assert "valid: auto, mongodb, ferretdb" in the_problem(problems, "MSPASS_DB_ENGINE='postgres'")
+    the_problem(problems, "MSPASS_DB_ADDRESS='db:99999'", "invalid port", "1 to 65535")
+    the_problem(problems, "MSPASS_SCHEDULER_ADDRESS='http://sched:8786'", "scheme 'http'", "tcp://HOST:PORT")
+    the_problem(problems, "MSPASS_WORKER_ARG=", "cannot be split")
+    the_problem(problems, "MSPASS_DASK_WORKER_MEMORY_LIMIT='lots'", "not a memory size", "4GB")
+    assert "valid: scratch, tmp" in the_problem(problems, "MSPASS_DB_PATH='ramdisk'")
+    for name, raw in (("MSPASS_SLEEP_TIME", "0"), ("MSPASS_WAIT_TIMEOUT", "0"),
+                      ("MSPASS_READY_TIMEOUT", "-5"), ("MSPASS_STOP_TIMEOUT", "soon")):
+        the_problem(problems, f"{name}={raw!r}", "positive number of seconds")
+    the_problem(problems, "MSPASS_JUPYTER_TOKEN", "letters, digits")
+    assert len(problems) == 15
+
+
+def test_problems_never_show_the_token(tmp_path):
+    problems = problems_of(tmp_path, MSPASS_JUPYTER_TOKEN="sekrit 123")
+    assert not any("sekrit" in p for p in problems)
+
+
+# ---------------------------------------------------------------------- ports
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-1", "65536", "80.5"])
+def test_invalid_port(tmp_path, raw):
+    problems = problems_of(tmp_path, JUPYTER_PORT=raw)
+    assert problems == [f"JUPYTER_PORT={raw!r} is not a port; valid: an integer from 1 to 65535"]
+
+
+def test_ports_parsed(tmp_path):
+    s = make(tmp_path, MONGODB_PORT="1", DASK_SCHEDULER_PORT="65535", DASK_DASHBOARD_PORT="9001",
+             SPARK_MASTER_PORT="7078", JUPYTER_PORT="9999")
+    assert (s.mongodb_port, s.dask_scheduler_port, s.dask_dashboard_port, s.spark_master_port,
+            s.jupyter_port) == (1, 65535, 9001, 7078, 9999)
+    assert s.db_address.port == 1 and s.scheduler_address.port == 65535
+
+
+def test_port_clash_in_role_all(tmp_path):
+    problems = problems_of(tmp_path, JUPYTER_PORT="27017")
+    the_problem(problems, "JUPYTER_PORT=27017 clashes with MONGODB_PORT=27017")
+
+
+def test_port_clash_dashboard_and_scheduler(tmp_path):
+    problems = problems_of(tmp_path, role="scheduler", DASK_DASHBOARD_PORT="8786")
+    the_problem(problems, "DASK_DASHBOARD_PORT=8786 clashes with DASK_SCHEDULER_PORT=8786")
+
+
+@pytest.mark.parametrize("role,extra", [
+    ("db", {}),
+    ("frontend", FRONTEND),
+    ("scheduler", {}),
+])
+def test_same_ports_fine_when_role_binds_only_one(tmp_path, role, extra):
+    s = make(tmp_path, role=role, JUPYTER_PORT="27017", DASK_DASHBOARD_PORT="27017", **extra)
+    assert s.jupyter_port == 27017 and s.mongodb_port == 27017
+
+
+# ---------------------------------------------------------------------- addresses
+
+
+@pytest.mark.parametrize("raw,host,port,uri", [
+    ("dbhost", "dbhost", 27017, None),
+    ("dbhost:27018", "dbhost", 27018, None),
+    ("10.0.0.5:27019", "10.0.0.5", 27019, None),
+    ("mongodb://user:pw@dbhost:27018/?authSource=admin", "dbhost", 27018,
+     "mongodb://user:pw@dbhost:27018/?authSource=admin"),
+    ("mongodb://dbhost/mydb", "dbhost", 27017, "mongodb://dbhost/mydb"),
+    ("[::1]:27018", "::1", 27018, None),
+])
+def test_db_address_forms(tmp_path, raw, host, port, uri):
+    s = make(tmp_path, role="frontend", found=(), **{**FRONTEND, "MSPASS_DB_ADDRESS": raw})
+    assert s.db_address == Address(host, port, uri)
+
+
+def test_db_address_uri_kept_for_clients(tmp_path):
+    raw = "mongodb://user:pw@dbhost:27018/?authSource=admin"
+    s = make(tmp_path, role="frontend", found=(), **{**FRONTEND, "MSPASS_DB_ADDRESS": raw})
+    assert s.db_address.mongodb_uri == raw
+    assert s.client_env()["MSPASS_DB_URI"] == raw
+
+
+def test_db_address_host_gets_mongodb_uri(tmp_path):
+    s = make(tmp_path, role="frontend", found=(), **FRONTEND)
+    assert s.db_address.mongodb_uri == "mongodb://dbhost:27017/"
+
+
+def test_ipv6_hostport_bracketed(tmp_path):
+    s = make(tmp_path, role="frontend", found=(), **{**FRONTEND, "MSPASS_DB_ADDRESS": "[::1]:27018"})
+    assert s.db_address.hostport == "[::1]:27018"
+    assert s.db_address.mongodb_uri == "mongodb://[::1]:27018/"
+
+
+@pytest.mark.parametrize("raw,port_env,host,port", [
+    ("sched", {}, "sched", 8786),
+    ("sched", {"DASK_SCHEDULER_PORT": "9000"}, "sched", 9000),
+    ("sched:8800", {}, "sched", 8800),
+    ("tcp://sched:8800", {}, "sched", 8800),
+    ("tcp://sched", {}, "sched", 8786),
+    ("[::1]:8800", {}, "::1", 8800),
+])
+def test_dask_scheduler_address_forms(tmp_path, raw, port_env, host, port):
+    s = make(tmp_path, role="worker", found=(), MSPASS_SCHEDULER_ADDRESS=raw, **port_env)
+    assert s.scheduler_address == Address(host, port)
+
+
+@pytest.mark.parametrize("raw,port", [("spark://master:7078", 7078), ("master", 7077)])
+def test_spark_scheduler_address(tmp_path, raw, port):
+    s = make(tmp_path, role="frontend", found=(), MSPASS_SCHEDULER="spark",
+             **{**FRONTEND, "MSPASS_SCHEDULER_ADDRESS": raw})
+    assert s.scheduler_address == Address("master", port)
+    env = s.client_env()
+    assert env["MSPASS_SCHEDULER"] == "spark"
+    assert env["MSPASS_SCHEDULER_ADDRESS"] == "master"
+    assert env["SPARK_MASTER_PORT"] == str(port)
+    assert env["SPARK_MASTER_URL"] == f"spark://master:{port}"
+    assert "DASK_SCHEDULER_ADDRESS" not in env
+
+
+def test_tcp_scheme_rejected_for_spark(tmp_path):
+    problems = problems_of(tmp_path, role="worker", MSPASS_SCHEDULER="spark",
+                           MSPASS_SCHEDULER_ADDRESS="tcp://master:7077")
+    the_problem(problems, "MSPASS_SCHEDULER_ADDRESS='tcp://master:7077'", "scheme 'tcp'", "spark://HOST:PORT")
+
+
+def test_spark_scheme_rejected_for_dask(tmp_path):
+    problems = problems_of(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="spark://master:7077")
+    the_problem(problems, "MSPASS_SCHEDULER_ADDRESS='spark://master:7077'", "scheme 'spark'", "tcp://HOST:PORT")
+
+
+@pytest.mark.parametrize("raw,what", [
+    ("sched:abc", "invalid port"),
+    ("sched:0", "invalid port"),
+    ("sched:70000", "invalid port"),
+    ("tcp://sched:8786/path", "must not have a path"),
+    ("ftp://sched:8786", "scheme 'ftp'"),
+    ("not a host!", "is not an address"),
+])
+def test_invalid_scheduler_address(tmp_path, raw, what):
+    problems = problems_of(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS=raw)
+    line = the_problem(problems, f"MSPASS_SCHEDULER_ADDRESS={raw!r}", what)
+    assert "valid: HOST, HOST:PORT or tcp://HOST:PORT" in line
+
+
+@pytest.mark.parametrize("raw,what", [
+    ("db:99999", "invalid port"),
+    ("tcp://db:27017", "scheme 'tcp'"),
+    ("db host", "is not an address"),
+])
+def test_invalid_db_address(tmp_path, raw, what):
+    problems = problems_of(tmp_path, role="frontend", **{**FRONTEND, "MSPASS_DB_ADDRESS": raw})
+    line = the_problem(problems, f"MSPASS_DB_ADDRESS={raw!r}", what)
+    assert "mongodb://HOST:PORT" in line
+
+
+def test_server_role_address_must_match_its_port(tmp_path):
+    problems = problems_of(tmp_path, role="db", MSPASS_DB_ADDRESS="dbhost:27018")
+    the_problem(problems, "MSPASS_DB_ADDRESS='dbhost:27018' names port 27018", "MONGODB_PORT=27017")
+
+
+def test_invalid_bind_address(tmp_path):
+    problems = problems_of(tmp_path, MSPASS_BIND_ADDRESS="not valid")
+    the_problem(problems, "MSPASS_BIND_ADDRESS='not valid' is not an address")
+
+
+def test_bind_address_sets_local_host(tmp_path):
+    s = make(tmp_path, MSPASS_BIND_ADDRESS="10.1.2.3")
+    assert s.local_host == "10.1.2.3"
+    assert s.db_address == Address("10.1.2.3", 27017)
+    assert s.scheduler_address == Address("10.1.2.3", 8786)
+
+
+# ---------------------------------------------------------------------- client_env
+
+
+def test_client_env_exports_bare_hosts_and_ports(tmp_path):
+    s = make(tmp_path, role="frontend", found=(), MSPASS_DB_ADDRESS="dbhost:27018",
+             MSPASS_SCHEDULER_ADDRESS="tcp://sched:8800")
+    env = s.client_env()
+    assert env["MSPASS_DB_ADDRESS"] == "dbhost"
+    assert env["MONGODB_PORT"] == "27018"
+    assert env["MSPASS_SCHEDULER_ADDRESS"] == "sched"
+    assert env["DASK_SCHEDULER_PORT"] == "8800"
+    assert env["DASK_SCHEDULER_ADDRESS"] == "tcp://sched:8800"
+    assert env["MSPASS_SCHEDULER"] == "dask"
+    assert env["SPARK_MASTER_PORT"] == "7077"
+    assert env["MSPASS_WORK_DIR"] == str(tmp_path / "work")
+    assert env["MSPASS_LOG_DIR"] == str(tmp_path / "work" / "logs")
+    assert "MSPASS_HOME" not in env
+
+
+def test_client_env_role_all_points_at_this_host(tmp_path):
+    env = make(tmp_path).client_env()
+    assert env["MSPASS_DB_ADDRESS"] == "127.0.0.1"
+    assert env["MONGODB_PORT"] == "27017"
+    assert env["MSPASS_SCHEDULER_ADDRESS"] == "127.0.0.1"
+    assert env["DASK_SCHEDULER_ADDRESS"] == "tcp://127.0.0.1:8786"
+
+
+def test_client_env_mspass_home(tmp_path):
+    env = make(tmp_path, MSPASS_HOME="/opt/mspass").client_env()
+    assert env["MSPASS_HOME"] == "/opt/mspass"
+
+
+def test_client_env_scheduler_none(tmp_path):
+    s = make(tmp_path, role="frontend", found=(), MSPASS_SCHEDULER="none", MSPASS_DB_ADDRESS="dbhost")
+    env = s.client_env()
+    assert env["MSPASS_SCHEDULER"] == "none"
+    assert "MSPASS_SCHEDULER_ADDRESS" not in env
+    assert "DASK_SCHEDULER_ADDRESS" not in env
+
+
+@pytest.mark.parametrize("db_given,sched_given,db_expected,sched_expected", [
+    ("dbhost", "sched", "dbhost:27017", "sched:8786"),
+    ("dbhost:27018", "sched:8800", "dbhost:27018", "sched:8800"),
+    ("mongodb://user:pw@dbhost:27018/?authSource=admin", "tcp://sched:8800", "dbhost:27018", "sched:8800"),
+    ("10.0.0.5:27019", "tcp://10.0.0.6", "10.0.0.5:27019", "10.0.0.6:8786"),
+    ("[::1]:27018", "[::1]:8800", "[::1]:27018", "[::1]:8800"),
+])
+def test_mspasspy_client_composes_exactly_one_port(tmp_path, db_given, sched_given, db_expected, sched_expected):
+    s = make(tmp_path, role="frontend", found=(), MSPASS_DB_ADDRESS=db_given,
+             MSPASS_SCHEDULER_ADDRESS=sched_given)
+    db, sched = emulate_mspasspy_client(s.client_env())
+    assert db == db_expected
+    assert sched == sched_expected
+    assert ONE_PORT.fullmatch(db) and ONE_PORT.fullmatch(sched)
+
+
+# ---------------------------------------------------------------------- worker args and memory
+
+
+def test_worker_arg_split_like_a_shell(tmp_path):
+    s = make(tmp_path, MSPASS_WORKER_ARG="--nthreads 2 --resources 'GPU=1 MEM=2' --name \"my node\"")
+    assert s.worker_args.argv == ("--nthreads", "2", "--resources", "GPU=1 MEM=2", "--name", "my node")
+    assert s.worker_args.value("--name") == "my node"
+    assert s.worker_args.has("--resources") and not s.worker_args.has("--nworkers")
+
+
+def test_worker_arg_never_evaluated(tmp_path):
+    s = make(tmp_path, MSPASS_WORKER_ARG="--name $HOME --resources '$(touch pwned)' `id`")
+    assert s.worker_args.argv == ("--name", "$HOME", "--resources", "$(touch pwned)", "`id`")
+
+
+def test_worker_arg_unbalanced_quote(tmp_path):
+    problems = problems_of(tmp_path, MSPASS_WORKER_ARG='--name "oops')
+    the_problem(problems, "MSPASS_WORKER_ARG='--name \"oops'", "cannot be split like a shell would")
+
+
+def test_worker_arg_bad_nworkers(tmp_path):
+    problems = problems_of(tmp_path, MSPASS_WORKER_ARG="--nworkers lots")
+    the_problem(problems, "--nworkers 'lots' is not a number or 'auto'")
+
+
+@pytest.mark.parametrize("arg", ["--memory-limit 2GB", "--memory-limit=2GB"])
+def test_memory_limit_in_worker_arg_wins(tmp_path, arg):
+    s = make(tmp_path, MSPASS_WORKER_ARG=f"--nthreads 1 {arg}", MSPASS_DASK_WORKER_MEMORY_LIMIT="8GB")
+    assert s.memory_limit == "2GB"
+
+
+def test_memory_limit_from_env(tmp_path):
+    assert make(tmp_path, MSPASS_DASK_WORKER_MEMORY_LIMIT="4GiB").memory_limit == "4GiB"
+
+
+@pytest.mark.parametrize("value", ["0", "auto", "4GB", "4GiB", "512MB", "0.5", "1000000", "4 GB"])
+def test_memory_limit_valid_forms(tmp_path, value):
+    assert make(tmp_path, MSPASS_DASK_WORKER_MEMORY_LIMIT=value).memory_limit == value
+
+
+@pytest.mark.parametrize("value", ["lots", "4XB", "-1", "GB"])
+def test_memory_limit_garbage(tmp_path, value):
+    problems = problems_of(tmp_path, MSPASS_DASK_WORKER_MEMORY_LIMIT=value)
+    assert "valid: 0 (no limit), auto" in the_problem(problems, f"MSPASS_DASK_WORKER_MEMORY_LIMIT={value!r}")
+
+
+def test_memory_limit_garbage_in_worker_arg(tmp_path):
+    problems = problems_of(tmp_path, MSPASS_WORKER_ARG="--memory-limit=plenty")
+    the_problem(problems, "'plenty' is not a memory size")
+
+
+# ---------------------------------------------------------------------- directories
+
+
+@pytest.mark.parametrize("in_container", [False, True])
+def test_work_dir_honoured_when_set(tmp_path, in_container):
+    work = tmp_path / "elsewhere"
+    s = make(tmp_path, in_container=in_container, MSPASS_WORK_DIR=work)
+    assert s.work_dir == work
+    assert (s.db_dir, s.log_dir, s.worker_dir) == (work / "db", work / "logs", work / "work")
+
+
+def test_work_dir_default_in_container_is_home(tmp_path, monkeypatch):
+    # /home may not be writable for a non-root test runner: this test is about the default only
+    monkeypatch.setattr(settings_mod.os, "access", lambda path, mode: True)
+    s = make(tmp_path, role="scheduler", in_container=True, MSPASS_WORK_DIR=None,
+             MSPASS_LOG_DIR=tmp_path / "logs")
+    assert s.work_dir == Path("/home")
+    assert s.db_dir == Path("/home/db")
+    assert s.worker_dir == Path("/home/work")
+
+
+def test_work_dir_default_outside_container_is_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = make(tmp_path, in_container=False, MSPASS_WORK_DIR=None)
+    assert s.work_dir == tmp_path
+    assert (s.db_dir, s.log_dir, s.worker_dir) == (tmp_path / "db", tmp_path / "logs", tmp_path / "work")
+
+
+def test_explicit_dirs_override_work_dir(tmp_path):
+    s = make(tmp_path, MSPASS_DB_DIR=tmp_path / "d", MSPASS_LOG_DIR=tmp_path / "l",
+             MSPASS_WORKER_DIR=tmp_path / "w")
+    assert (s.db_dir, s.log_dir, s.worker_dir) == (tmp_path / "d", tmp_path / "l", tmp_path / "w")
+
+
+def test_work_dir_must_be_absolute(tmp_path):
+    problems = problems_of(tmp_path, MSPASS_WORK_DIR="relative/dir")
+    the_problem(problems, "MSPASS_WORK_DIR='relative/dir' must be an absolute path")
+
+
+def test_work_dir_under_a_file(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    problems = problems_of(tmp_path, MSPASS_WORK_DIR=tmp_path / "afile" / "sub")
+    the_problem(problems, f"MSPASS_WORK_DIR='{tmp_path / 'afile' / 'sub'}'", "is not a directory")
+
+
+def test_unwritable_work_dir(tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.geteuid() == 0:  # access(2) lets root write anywhere: answer as it would for a user
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == locked and mode & os.W_OK
+                            else real_access(p, mode))
+    try:
+        problems = problems_of(tmp_path, MSPASS_WORK_DIR=locked, MSPASS_LOG_DIR=tmp_path / "logs",
+                               MSPASS_DB_DIR=tmp_path / "db", MSPASS_WORKER_DIR=tmp_path / "w")
+    finally:
+        locked.chmod(0o700)
+    the_problem(problems, f"MSPASS_WORK_DIR='{locked}'", "is not writable")
+
+
+def test_db_dir_checked_only_for_db_roles(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    bad = tmp_path / "afile" / "db"
+    make(tmp_path, role="scheduler", MSPASS_DB_DIR=bad)  # not used: no problem
+    the_problem(problems_of(tmp_path, role="db", MSPASS_DB_DIR=bad), "MSPASS_DB_DIR=")
+
+
+@pytest.mark.parametrize("value", ["scratch", "tmp"])
+def test_db_path(tmp_path, value):
+    assert make(tmp_path, MSPASS_DB_PATH=value).db_path == value
+
+
+def test_db_ready_file(tmp_path):
+    s = make(tmp_path, role="db", MSPASS_DB_READY_FILE=tmp_path / "ready")
+    assert s.db_ready_file == tmp_path / "ready"
+
+
+# ---------------------------------------------------------------------- database engine
+
+
+@pytest.mark.parametrize("found,engine", [
+    (("mongod", "ferretdb"), "mongodb"),
+    (("ferretdb",), "ferretdb"),
+    (("mongod",), "mongodb"),
+])
+def test_engine_auto(tmp_path, found, engine):
+    assert make(tmp_path, role="db", found=found).db_engine == engine
+
+
+def test_engine_auto_finds_nothing(tmp_path):
+    problems = problems_of(tmp_path, role="db", found=())
+    line = the_problem(problems, "MSPASS_DB_ENGINE=auto found no database server")
+    assert "mongod" in line and "ferretdb" in line
+
+
+@pytest.mark.parametrize("engine,binary", [("mongodb", "mongod"), ("ferretdb", "ferretdb")])
+def test_engine_explicit_not_installed(tmp_path, engine, binary):
+    problems = problems_of(tmp_path, role="db", found=("other",), MSPASS_DB_ENGINE=engine)
+    the_problem(problems, f"MSPASS_DB_ENGINE={engine!r} needs {binary!r}")
+
+
+def test_engine_explicit_ferretdb_with_both(tmp_path):
+    assert make(tmp_path, role="db", MSPASS_DB_ENGINE="ferretdb").db_engine == "ferretdb"
+
+
+@pytest.mark.parametrize("role,extra", [
+    ("dbmanager", {"MSPASS_SHARD_LIST": "rs0/h0:27017"}),
+    ("shard", {"MSPASS_SHARD_ID": "s0"}),
+])
+@pytest.mark.parametrize("engine_env,found", [("ferretdb", ("mongod", "ferretdb")), ("auto", ("ferretdb",))])
+def test_sharded_roles_need_mongodb(tmp_path, role, extra, engine_env, found):
+    problems = problems_of(tmp_path, role=role, found=found, MSPASS_DB_ENGINE=engine_env, **extra)
+    line = the_problem(problems, f"MSPASS_ROLE={role!r}", "MSPASS_DB_ENGINE")
+    assert "'ferretdb'" in line and "valid: mongodb" in line
+
+
+@pytest.mark.parametrize("role,extra", [("scheduler", {}), ("worker", {"MSPASS_SCHEDULER_ADDRESS": "s"}),
+                                        ("frontend", FRONTEND)])
+def test_non_db_roles_need_no_engine(tmp_path, role, extra):
+    assert make(tmp_path, role=role, found=(), **extra).db_engine == ""
+
+
+# ---------------------------------------------------------------------- role requirements
+
+
+def test_worker_needs_scheduler_address(tmp_path):
+    problems = problems_of(tmp_path, role="worker")
+    assert problems == ["MSPASS_SCHEDULER_ADDRESS is required for role 'worker' (MSPASS_SCHEDULER=dask); "
+                        "valid: the scheduler's HOST or HOST:PORT"]
+
+
+def test_frontend_needs_both_addresses(tmp_path):
+    problems = problems_of(tmp_path, role="frontend")
+    the_problem(problems, "MSPASS_DB_ADDRESS is required for role 'frontend'")
+    the_problem(problems, "MSPASS_SCHEDULER_ADDRESS is required for role 'frontend'")
+    assert len(problems) == 2
+
+
+def test_frontend_with_scheduler_none_needs_no_scheduler(tmp_path):
+    s = make(tmp_path, role="frontend", MSPASS_SCHEDULER="none", MSPASS_DB_ADDRESS="dbhost")
+    assert s.scheduler == "none" and s.scheduler_address is None
+
+
+@pytest.mark.parametrize("role,extra", [
+    ("all", {}),
+    ("scheduler", {}),
+    ("worker", {"MSPASS_SCHEDULER_ADDRESS": "sched"}),
+])
+def test_scheduler_none_only_for_frontend(tmp_path, role, extra):
+    problems = problems_of(tmp_path, role=role, MSPASS_SCHEDULER="none", **extra)
+    line = the_problem(problems, "MSPASS_SCHEDULER='none' is only valid for role 'frontend'")
+    assert f"MSPASS_ROLE={role!r}" in line
+
+
+def test_dbmanager_needs_shard_list(tmp_path):
+    problems = problems_of(tmp_path, role="dbmanager", found=("mongod",))
+    the_problem(problems, "MSPASS_SHARD_LIST is required for role 'dbmanager'")
+
+
+def test_dbmanager_bad_shard_entry(tmp_path):
+    problems = problems_of(tmp_path, role="dbmanager", found=("mongod",), MSPASS_SHARD_LIST="rs0/h0:27017 h1")
+    the_problem(problems, "MSPASS_SHARD_LIST entry 'h1' is not rsN/host:port")
+
+
+def test_shard_needs_shard_id(tmp_path):
+    problems = problems_of(tmp_path, role="shard", found=("mongod",))
+    the_problem(problems, "MSPASS_SHARD_ID='' is required for role 'shard'")
+
+
+# ---------------------------------------------------------------------- timeouts and token
+
+
+def test_timeouts_parsed(tmp_path):
+    s = make(tmp_path, MSPASS_SLEEP_TIME="0.5", MSPASS_WAIT_TIMEOUT="12.5", MSPASS_READY_TIMEOUT="30",
+             MSPASS_STOP_TIMEOUT="5")
+    assert (s.sleep_time, s.wait_timeout, s.ready_timeout, s.stop_timeout) == (0.5, 12.5, 30, 5)
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "soon", "nan"])
+def test_timeout_not_positive(tmp_path, raw):
+    problems = problems_of(tmp_path, MSPASS_READY_TIMEOUT=raw)
+    assert problems == [f"MSPASS_READY_TIMEOUT={raw!r} is not a duration; valid: a positive number of seconds"]
+
+
+@pytest.mark.parametrize("token", ["a b", "tok&en", "x/y", "ü"])
+def test_token_bad_characters(tmp_path, token):
+    problems = problems_of(tmp_path, MSPASS_JUPYTER_TOKEN=token)
+    assert problems == ["MSPASS_JUPYTER_TOKEN must use only letters, digits and . _ ~ - (it goes into URLs)"]
+
+
+def test_token_and_password_kept(tmp_path):
+    s = make(tmp_path, MSPASS_JUPYTER_TOKEN="Abc-1.2_3~", MSPASS_JUPYTER_PWD="pass word")
+    assert s.jupyter_token == "Abc-1.2_3~"
+    assert s.jupyter_password == "pass word"
+
+
+# ---------------------------------------------------------------------- resolved() and secrets
+
+
+def test_resolved_keys_are_the_contract(tmp_path):
+    assert tuple(make(tmp_path).resolved()) == VARIABLE_NAMES
+
+
+def test_resolved_values(tmp_path):
+    r = make(tmp_path, MSPASS_WORKER_ARG="--resources 'GPU=1 MEM=2'").resolved()
+    assert r["MSPASS_ROLE"] == "all"
+    assert r["MSPASS_DB_ADDRESS"] == "127.0.0.1:27017"
+    assert r["MSPASS_SCHEDULER_ADDRESS"] == "127.0.0.1:8786"
+    assert r["MSPASS_DB_ENGINE"] == "mongodb"
+    assert r["MSPASS_WORK_DIR"] == str(tmp_path / "work")
+    assert r["MSPASS_WORKER_ARG"] == "--resources 'GPU=1 MEM=2'"
+    assert r["MSPASS_JUPYTER_TOKEN"] == "<random>"
+    assert r["MSPASS_JUPYTER_PWD"] == ""
+    assert r["MSPASS_SLEEP_TIME"] == "2"
+    assert r["MSPASS_HOME"] == ""
+
+
+def test_secrets_redacted(tmp_path):
+    s = make(tmp_path, MSPASS_JUPYTER_TOKEN="sekrit123", MSPASS_JUPYTER_PWD="hunter2pw")
+    r = s.resolved()
+    assert r["MSPASS_JUPYTER_TOKEN"] == "<redacted>"
+    assert r["MSPASS_JUPYTER_PWD"] == "<redacted>"
+    text = "\n".join(f"{k}={v}" for k, v in r.items()) + repr(s)
+    assert "sekrit123" not in text
+    assert "hunter2pw" not in text
+
+
+def test_db_uri_password_not_in_resolved(tmp_path):
+    s = make(tmp_path, role="frontend", **{**FRONTEND, "MSPASS_DB_ADDRESS": "mongodb://u:dbpass77@dbhost:27017/"})
+    assert "dbpass77" not in "\n".join(s.resolved().values())
+
+
+def test_db_uri_password_not_in_repr(tmp_path):
+    s = make(tmp_path, role="frontend", **{**FRONTEND, "MSPASS_DB_ADDRESS": "mongodb://u:dbpass77@dbhost:27017/"})
+    assert "dbpass77" not in repr(s)
