@@ -1,0 +1,142 @@
+"""Harness for tier 2: role processes whose output a test can wait on and search."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "tests" / "notebooks"
+READY_TIMEOUT = 120
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct ports free on loopback right now."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class RoleProcess:
+    """One `python -m mspass_roles ...` process; its output goes to a file we can search."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], out: Path):
+        self.name = name
+        self.out = out
+        self.env = env
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mspass_roles", *args],
+            env=env,
+            cwd=env.get("MSPASS_WORK_DIR"),
+            stdout=open(out, "wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def wait_for(self, pattern: str, timeout: float = READY_TIMEOUT) -> re.Match:
+        """Wait until the output matches `pattern`; fail early if the process exits."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(pattern, self.output(), re.MULTILINE)
+            if match:
+                return match
+            if self.proc.poll() is not None:
+                pytest.fail(f"{self.name} exited with {self.proc.returncode} before printing {pattern!r}:\n"
+                            f"{self.output()}", pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.name}: no {pattern!r} within {timeout} s:\n{self.output()}", pytrace=False)
+            time.sleep(0.1)
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        self.wait_for(r"^mspass \w+: ready: ", timeout)
+
+    def wait_exit(self, timeout: float = READY_TIMEOUT) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{self.name} still running after {timeout} s:\n{self.output()}", pytrace=False)
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                pass
+        try:  # the supervisor's session: whatever it left behind
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+
+
+class Roles:
+    """Starts role processes for one test and cleans up after it."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp = tmp_path
+        self.started: list[RoleProcess] = []
+        ports = free_ports(5)
+        self.work = tmp_path / "work"
+        self.work.mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MSPASS_", "DASK_", "JUPYTER_"))}
+        env.update({
+            "MSPASS_WORK_DIR": str(self.work),
+            "MSPASS_RUN_DIR": str(tmp_path / "run"),
+            "MSPASS_BIND_ADDRESS": "127.0.0.1",  # test traffic stays on loopback
+            "MONGODB_PORT": str(ports[0]),
+            "DASK_SCHEDULER_PORT": str(ports[1]),
+            "DASK_DASHBOARD_PORT": str(ports[2]),
+            "JUPYTER_PORT": str(ports[3]),
+            "MSPASS_WAIT_TIMEOUT": "90",
+            "MSPASS_READY_TIMEOUT": "90",
+            "MSPASS_SLEEP_TIME": "0.5",
+        })
+        self.env = env
+        self.spare_port = ports[4]
+
+    def start(self, name: str, *args: str, **env: str) -> RoleProcess:
+        merged = {**self.env, **env}
+        proc = RoleProcess(name, list(args), merged, self.tmp / f"{name}.out")
+        self.started.append(proc)
+        return proc
+
+    def logs(self) -> str:
+        parts = []
+        for proc in self.started:
+            parts.append(f"===== {proc.name} (exit {proc.proc.returncode}) =====\n{proc.output()}")
+        for log in sorted((self.work / "logs").glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-30:]
+            parts.append(f"----- {log.name} (last 30 lines) -----\n" + "\n".join(tail))
+        return "\n".join(parts)
+
+    def cleanup(self) -> None:
+        for proc in reversed(self.started):
+            proc.stop()
+
+
+def mongo(env: dict[str, str]):
+    import pymongo
+
+    return pymongo.MongoClient(f"mongodb://127.0.0.1:{env['MONGODB_PORT']}/", serverSelectionTimeoutMS=10000)

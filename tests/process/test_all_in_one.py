@@ -1,0 +1,93 @@
+"""Role `all` as real processes: batch runs, attaching to running services, durability."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+
+import pytest
+
+from tests.process.harness import NOTEBOOKS, mongo
+
+pytestmark = pytest.mark.process
+
+
+def test_batch_notebook_maps_over_dask_and_round_trips_the_database(roles):
+    run = roles.start("all", "all", "--batch", str(NOTEBOOKS / "roundtrip.ipynb"), "-p", "n_tasks", "30")
+    assert run.wait_exit() == 0, run.output()
+
+    summary = json.loads((roles.work / "roundtrip-summary.json").read_text())
+    assert summary["documents"] == 30
+    assert summary["total"] == sum(i * i for i in range(30))
+    executed = json.loads((roles.work / "logs" / "roundtrip.executed.ipynb").read_text())
+    assert executed["metadata"]["papermill"]["exception"] is None
+    # every service stopped with the run, the database last
+    out = run.output()
+    assert out.index("worker stopped") < out.index("scheduler stopped") < out.index("db stopped")
+
+
+def test_failing_notebook_exits_non_zero_and_keeps_the_executed_copy(roles):
+    run = roles.start("all", "all", "--batch", str(NOTEBOOKS / "failing.ipynb"))
+    assert run.wait_exit() not in (0, None)
+
+    executed = (roles.work / "logs" / "failing.executed.ipynb").read_text()
+    assert "deliberate failure 42" in executed
+    assert "before the failure" in executed
+    assert "never reached" not in json.dumps(json.loads(executed)["cells"][-1].get("outputs", []))
+    assert "batch failed" in run.output()
+
+
+def test_batch_script_gets_its_arguments_and_the_services(roles):
+    run = roles.start("all", "all", "--batch", str(NOTEBOOKS / "roundtrip.py"), "12")
+    assert run.wait_exit() == 0, run.output()
+    assert "script ok: 12 documents, total 506" in run.output()
+
+
+def test_batch_in_a_running_all_in_one_uses_its_services(roles):
+    services = roles.start("all", "all")
+    services.wait_ready()
+    run = roles.start("exec-batch", "--batch", str(NOTEBOOKS / "roundtrip.ipynb"), "-p", "n_tasks", "10")
+    assert run.wait_exit() == 0, run.output()
+
+    assert "already run here" in run.output()
+    assert "db ready" not in run.output()  # no second set of services
+    assert json.loads((roles.work / "roundtrip-summary.json").read_text())["documents"] == 10
+    assert services.proc.poll() is None, "the running services must survive the batch run"
+
+
+@pytest.mark.parametrize("db_path", ["scratch", "tmp"])
+def test_sigterm_loses_no_acknowledged_write(roles, db_path):
+    first = roles.start("all-1", "all", MSPASS_DB_PATH=db_path)
+    first.wait_ready()
+
+    acked: list[int] = []
+    stop = threading.Event()
+
+    def writer():
+        coll = mongo(roles.env)["durability"]["docs"]
+        i = 0
+        while not stop.is_set():
+            try:
+                coll.insert_one({"_id": i, "payload": "x" * 100})
+            except Exception:  # the server went away: stop writing
+                return
+            acked.append(i)
+            i += 1
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    while len(acked) < 300 and thread.is_alive():
+        thread.join(0.05)
+    first.signal(signal.SIGTERM)
+    assert first.wait_exit(90) == 0, first.output()
+    stop.set()
+    thread.join(30)
+    assert "db stopped" in first.output()
+
+    second = roles.start("all-2", "all", MSPASS_DB_PATH=db_path)
+    second.wait_ready()
+    found = {d["_id"] for d in mongo(roles.env)["durability"]["docs"].find({}, {"_id": 1})}
+    missing = sorted(set(acked) - found)
+    assert len(acked) >= 300
+    assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:5]}"

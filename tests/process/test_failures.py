@@ -1,0 +1,73 @@
+"""Failures are loud: dead services end their role, waits are bounded, logs are shown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.process
+
+
+def service_pid(roles, role: str, node: str, service: str) -> int:
+    state = json.loads((roles.tmp / "run" / f"{role}-{node}.json").read_text())
+    return next(s["pid"] for s in state["services"] if s["name"] == service)
+
+
+def test_killing_the_worker_process_ends_its_role_with_an_error(roles):
+    roles.start("scheduler", "scheduler").wait_ready()
+    worker = roles.start("worker", "worker", MSPASS_NODE_NAME="w1", MSPASS_SCHEDULER_ADDRESS="127.0.0.1")
+    worker.wait_ready()
+
+    os.kill(service_pid(roles, "worker", "w1", "worker"), signal.SIGKILL)
+    code = worker.wait_exit(60)
+
+    assert code != 0
+    out = worker.output()
+    assert "worker exited unexpectedly with code 137" in out
+    assert "last " in out and "worker-w1.log" in out  # its log tail is shown
+    assert not (roles.tmp / "run" / "worker-w1.json").exists()
+
+
+def test_worker_waits_for_a_late_scheduler(roles):
+    worker = roles.start("worker", "worker", MSPASS_NODE_NAME="w1", MSPASS_SCHEDULER_ADDRESS="127.0.0.1")
+    worker.wait_for("waiting up to 90 s for 127.0.0.1:")
+    roles.start("scheduler", "scheduler").wait_ready()
+    worker.wait_ready()
+    assert "found 127.0.0.1:" in worker.output()
+
+
+def test_worker_gives_up_clearly_when_no_scheduler_comes(roles):
+    worker = roles.start("worker", "worker", MSPASS_SCHEDULER_ADDRESS="127.0.0.1", MSPASS_WAIT_TIMEOUT="2")
+    assert worker.wait_exit(60) == 1
+    out = worker.output()
+    assert "ERROR: worker cannot start" in out and "MSPASS_WAIT_TIMEOUT" in out
+    assert not (roles.work / "logs" / "worker-w1.log").exists()
+
+
+def test_a_database_that_cannot_start_shows_its_log(roles):
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", int(roles.env["MONGODB_PORT"])))
+    blocker.listen()
+    try:
+        db = roles.start("db", "db", MSPASS_NODE_NAME="n1")
+        code = db.wait_exit(60)
+    finally:
+        blocker.close()
+    assert code != 0
+    out = db.output()
+    assert "db exited unexpectedly" in out or "db not ready" in out
+    assert "db-n1.log" in out and "| " in out  # the server's own words, not just a time-out
+
+
+def test_sigterm_while_waiting_stops_promptly(roles):
+    frontend = roles.start("frontend", "frontend", MSPASS_DB_ADDRESS="127.0.0.1",
+                           MSPASS_SCHEDULER_ADDRESS="127.0.0.1")
+    frontend.wait_for("waiting up to")
+    frontend.signal(signal.SIGTERM)
+    assert frontend.wait_exit(20) == 0
+    assert not list(Path(roles.tmp / "run").glob("frontend-*.json"))

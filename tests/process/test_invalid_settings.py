@@ -1,0 +1,60 @@
+"""Every invalid setting: exit 2, a message naming the variable, nothing started."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.process
+
+CASES = {
+    "role": ({"MSPASS_ROLE": "wroker"}, "MSPASS_ROLE='wroker' is not a role", "did you mean 'worker'"),
+    "scheduler": ({"MSPASS_SCHEDULER": "dusk"}, "MSPASS_SCHEDULER='dusk' is not a scheduler", "dask, spark, none"),
+    "port-text": ({"MONGODB_PORT": "mongo"}, "MONGODB_PORT='mongo' is not a port", "1 to 65535"),
+    "port-range": ({"JUPYTER_PORT": "70000"}, "JUPYTER_PORT='70000' is not a port", "1 to 65535"),
+    "port-clash": ({"JUPYTER_PORT": "{MONGODB_PORT}"}, "JUPYTER_PORT=", "clashes with MONGODB_PORT"),
+    "engine": ({"MSPASS_DB_ENGINE": "postgres"}, "MSPASS_DB_ENGINE='postgres' is not a database engine",
+               "auto, mongodb, ferretdb"),
+    "engine-cannot-shard": ({"MSPASS_ROLE": "shard", "MSPASS_DB_ENGINE": "ferretdb"}, "MSPASS_ROLE='shard'",
+                            "can shard"),
+    "address-port": ({"MSPASS_ROLE": "worker", "MSPASS_SCHEDULER_ADDRESS": "sched:99999"},
+                     "MSPASS_SCHEDULER_ADDRESS='sched:99999'", "invalid port"),
+    "address-scheme": ({"MSPASS_ROLE": "frontend", "MSPASS_DB_ADDRESS": "http://db", "MSPASS_SCHEDULER_ADDRESS": "s"},
+                       "MSPASS_DB_ADDRESS='http://db'", "mongodb://HOST:PORT"),
+    "address-missing": ({"MSPASS_ROLE": "worker"}, "MSPASS_SCHEDULER_ADDRESS is required", "role 'worker'"),
+    "worker-arg": ({"MSPASS_WORKER_ARG": "--name 'unbalanced"}, "MSPASS_WORKER_ARG=", "split"),
+    "memory": ({"MSPASS_DASK_WORKER_MEMORY_LIMIT": "lots"}, "MSPASS_DASK_WORKER_MEMORY_LIMIT='lots'", "4GB"),
+    "db-path": ({"MSPASS_DB_PATH": "ram"}, "MSPASS_DB_PATH='ram'", "scratch, tmp"),
+    "timeout": ({"MSPASS_WAIT_TIMEOUT": "-1"}, "MSPASS_WAIT_TIMEOUT='-1'", "positive number"),
+    "batch-role": ({"MSPASS_ROLE": "db", "@args": "--batch x.ipynb"}, "--batch", "frontend"),
+    "batch-file": ({"@args": "--batch missing.ipynb"}, "--batch 'missing.ipynb'", "no such file"),
+    "option": ({"@args": "--bach x.ipynb"}, "unknown option '--bach'", "--batch FILE"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_invalid_setting_exits_2_naming_it(roles, case):
+    settings, *expected = CASES[case]
+    args = settings.get("@args", "").split()
+    env = {**roles.env, **{k: v.format(**roles.env) for k, v in settings.items() if k != "@args"}}
+
+    result = subprocess.run([sys.executable, "-m", "mspass_roles", *args], env=env, capture_output=True,
+                            text=True, timeout=60, cwd=roles.work)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    for text in expected:
+        assert text in result.stderr
+    assert "nothing was started" in result.stderr
+    assert not (roles.work / "logs").exists(), "nothing may be started or created"
+    assert not (roles.tmp / "run").exists()
+
+
+def test_all_problems_are_reported_at_once(roles):
+    env = {**roles.env, "MSPASS_ROLE": "wroker", "MONGODB_PORT": "x", "MSPASS_DB_PATH": "ram"}
+    result = subprocess.run([sys.executable, "-m", "mspass_roles"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    problems = [line for line in result.stderr.splitlines() if line.startswith("  - ")]
+    assert len(problems) == 3, result.stderr

@@ -1,0 +1,86 @@
+"""db + scheduler + 2 workers + frontend as separate role processes on one machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.process.harness import NOTEBOOKS
+
+pytestmark = pytest.mark.process
+
+
+def start_services(roles, workers=("worker1", "worker2")):
+    db = roles.start("db", "db", MSPASS_NODE_NAME="db")
+    scheduler = roles.start("scheduler", "scheduler", MSPASS_NODE_NAME="scheduler")
+    started = [roles.start(name, "worker", MSPASS_NODE_NAME=name, MSPASS_SCHEDULER_ADDRESS="127.0.0.1")
+               for name in workers]
+    for proc in (db, scheduler, *started):
+        proc.wait_ready()
+    return db, scheduler, started
+
+
+def frontend_env(roles):
+    # a full URI for one address and a bare host for the other: both forms must work
+    port = roles.env["DASK_SCHEDULER_PORT"]
+    return {"MSPASS_DB_ADDRESS": "127.0.0.1", "MSPASS_SCHEDULER_ADDRESS": f"tcp://127.0.0.1:{port}"}
+
+
+def test_frontend_batch_uses_both_workers_and_the_database(roles):
+    start_services(roles)
+    run = roles.start("frontend", "frontend", "--batch", str(NOTEBOOKS / "roundtrip.ipynb"),
+                      "-p", "n_tasks", "60", "-p", "expect_workers", "2", **frontend_env(roles))
+    assert run.wait_exit() == 0, run.output()
+
+    summary = json.loads((roles.work / "roundtrip-summary.json").read_text())
+    assert summary["workers"] == ["worker1", "worker2"]
+    assert summary["documents"] == 60
+    assert summary["total"] == sum(i * i for i in range(60))
+    # each role wrote its own log, named after its node
+    logs = {p.name for p in (roles.work / "logs").glob("*.log")}
+    assert {"db-db.log", "scheduler-scheduler.log", "worker-worker1.log", "worker-worker2.log"} <= logs
+
+
+def get(url: str, token: str | None = None) -> int:
+    req = urllib.request.Request(url, headers={"Authorization": f"token {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_interactive_frontend_requires_its_token_and_keeps_it_off_argv(roles):
+    token = "test-token-0123456789"
+    start_services(roles, workers=("worker1",))
+    frontend = roles.start("frontend", "frontend", MSPASS_JUPYTER_TOKEN=token, **frontend_env(roles))
+    frontend.wait_ready()
+    url = f"http://127.0.0.1:{roles.env['JUPYTER_PORT']}"
+
+    assert f"/lab?token={token}" in frontend.output()  # the URL is printed once ready
+    assert get(f"{url}/api/status", token) == 200
+    assert get(f"{url}/api/status") == 403
+    assert get(f"{url}/api/status", "wrong") == 403
+    # no process's command line carries the token
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            assert token not in cmdline.read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+
+
+def test_password_login_uses_a_hashed_password(roles):
+    roles.start("db", "db").wait_ready()
+    frontend = roles.start("frontend", "frontend", MSPASS_JUPYTER_PWD="correct horse", MSPASS_SCHEDULER="none",
+                           MSPASS_DB_ADDRESS="127.0.0.1")
+    frontend.wait_ready()
+    url = f"http://127.0.0.1:{roles.env['JUPYTER_PORT']}"
+    assert get(f"{url}/api/status") == 403
+    config = next((roles.tmp / "run").glob("jupyter-*/jupyter_server_config.json"))
+    text = config.read_text()
+    assert "correct horse" not in text and "argon2" in text
+    assert config.stat().st_mode & 0o777 == 0o600
