@@ -1,0 +1,151 @@
+"""Start-up cost of the orchestration, measured side by side in one run.
+
+For each round, in fresh temp dirs and fresh loopback ports:
+- `mspass-role all` from launch to its "ready:" line;
+- each of its services started alone as a plain process (the same argv and the same
+  readiness probe, no supervisor): db, scheduler, worker (its scheduler already up, not
+  timed) and jupyter.
+Prints medians and the ratios all / slowest service and all / sum of services.
+
+    python bench/startup.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mspass_roles.probes import wait_until  # noqa: E402
+from mspass_roles.roles import build_plan, directories  # noqa: E402
+from mspass_roles.settings import Settings  # noqa: E402
+from tests.process.harness import free_ports  # noqa: E402
+
+TIMEOUT = 120
+
+
+def environment(tmp: Path) -> dict[str, str]:
+    ports = free_ports(4)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MSPASS_", "DASK_", "JUPYTER_"))}
+    env.update({
+        "MSPASS_WORK_DIR": str(tmp / "work"),
+        "MSPASS_RUN_DIR": str(tmp / "run"),
+        "MSPASS_BIND_ADDRESS": "127.0.0.1",
+        "MONGODB_PORT": str(ports[0]),
+        "DASK_SCHEDULER_PORT": str(ports[1]),
+        "DASK_DASHBOARD_PORT": str(ports[2]),
+        "JUPYTER_PORT": str(ports[3]),
+    })
+    (tmp / "work").mkdir()
+    return env
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def time_all(env: dict[str, str], tmp: Path) -> float:
+    out = tmp / "all.out"
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "mspass_roles", "all"], env=env, stdout=open(out, "wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        while not re.search(r"^mspass all: ready: ", out.read_text(), re.MULTILINE):
+            if proc.poll() is not None or time.monotonic() - t0 > TIMEOUT:
+                raise SystemExit(f"mspass-role all did not get ready:\n{out.read_text()}")
+            time.sleep(0.02)
+        return time.monotonic() - t0
+    finally:
+        stop(proc)
+
+
+def start_plain(service, env: dict[str, str]) -> subprocess.Popen:
+    if service.before_start:
+        service.before_start()
+    service.log.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(service.argv, env={**env, **service.env}, cwd=service.cwd,
+                            stdout=open(service.log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def time_services(env: dict[str, str]) -> dict[str, float]:
+    """Each service of role all started alone, with its own probe."""
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        settings = Settings.from_env(role="all")
+        services = {s.name: s for s in build_plan(settings).services}
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    for path in directories(settings):
+        path.mkdir(parents=True, exist_ok=True)
+    times: dict[str, float] = {}
+    for name in ("db", "scheduler", "worker", "jupyter"):
+        helpers = [start_plain(services["scheduler"], env)] if name == "worker" else []
+        try:
+            if helpers and wait_until(services["scheduler"].probe, time.monotonic() + TIMEOUT) is not None:
+                raise SystemExit("scheduler for the worker measurement did not start")
+            t0 = time.monotonic()
+            proc = start_plain(services[name], env)
+            try:
+                reason = wait_until(services[name].probe, t0 + TIMEOUT, max_interval=0.02)
+                if reason:
+                    raise SystemExit(f"{name} alone did not get ready: {reason}")
+                times[name] = time.monotonic() - t0
+            finally:
+                stop(proc)
+        finally:
+            for helper in helpers:
+                stop(helper)
+        if services[name].after_stop:
+            services[name].after_stop()
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    rounds = parser.parse_args().rounds
+    all_times: list[float] = []
+    alone: dict[str, list[float]] = {}
+    for i in range(rounds):
+        with tempfile.TemporaryDirectory(prefix="mspass-bench-") as a, tempfile.TemporaryDirectory() as b:
+            all_times.append(time_all(environment(Path(a)), Path(a)))
+            for name, t in time_services(environment(Path(b))).items():
+                alone.setdefault(name, []).append(t)
+        print(f"round {i + 1}/{rounds}: all {all_times[-1]:.2f} s; "
+              + ", ".join(f"{n} {v[-1]:.2f} s" for n, v in alone.items()), flush=True)
+
+    med = {name: statistics.median(v) for name, v in alone.items()}
+    t_all = statistics.median(all_times)
+    slowest = max(med, key=med.get)
+    total = sum(med.values())
+    print(f"\nstart-up to ready, median of {rounds} rounds (seconds)")
+    print(f"  {'mspass-role all (4 services)':<40}{t_all:7.2f}")
+    for name, t in med.items():
+        note = " (its scheduler already up)" if name == "worker" else ""
+        print(f"  {name + ' alone, plain process' + note:<40}{t:7.2f}")
+    print(f"  {'slowest single service (' + slowest + ')':<40}{med[slowest]:7.2f}")
+    print(f"  {'sum of the services':<40}{total:7.2f}")
+    print(f"\n  ratio all / slowest service: {t_all / med[slowest]:.2f}x")
+    print(f"  ratio all / sum of services: {t_all / total:.2f}x  (services start one after another)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
