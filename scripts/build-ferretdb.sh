@@ -16,6 +16,7 @@ MODULE=github.com/FerretDB/FerretDB
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 out="${1:-$repo/.build/bin/ferretdb}"
+case $out in /*) ;; *) out="$PWD/$out" ;; esac # the build itself runs in another directory
 
 say() { echo "build-ferretdb: $*"; }
 
