@@ -2,17 +2,28 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON   ?= python3#          interpreter for the virtualenv (>= 3.10)
-VENV     ?= .venv#            virtualenv with mspass_roles and its test tools
-WORK_DIR ?= $(CURDIR)#        run-local: work dir (notebooks, db/, logs/, work/)
-PYTEST_ARGS ?=#               extra pytest arguments, e.g. -x -k batch
+IMAGE            ?= mspass#                  image name (docker run mspass)
+TAG              ?= latest#                  image tag
+BASE_IMAGE       ?= debian:bookworm-slim#    base image; made locally with debootstrap when it cannot be pulled
+MSPASS_DB_ENGINE ?= auto#                    auto, mongodb or ferretdb; auto: mongodb when MONGODB_APT_SOURCE is set
+EXTRA_CA_CERT    ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)#  CA bundle for downloads during the build (a BuildKit secret, never in the image)
+PLATFORM         ?=#                         build for another platform, e.g. linux/arm64
+WORK_DIR         ?= $(CURDIR)#               run, run-local: the work dir (notebooks; db/, logs/ are created there)
+JUPYTER_HOST_PORT ?= 8888#                   run: host port for Jupyter (127.0.0.1 only)
+RUN_NAME         ?= mspass#                  run, stop: container name
+PYTHON           ?= python3#                 interpreter for the virtualenv (>= 3.10)
+VENV             ?= .venv#                   virtualenv with mspass_roles and its test tools
+PYTEST_ARGS      ?=#                         extra pytest arguments, e.g. -x -k batch
+PIN_PYTHON       ?= /usr/bin/python3#        constraints: the same Python version as the image's
 
 BIN := $(VENV)/bin
 FERRETDB := .build/bin/ferretdb
 # the project's FerretDB and virtualenv come first for every target
 export PATH := $(CURDIR)/.build/bin:$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install run-local test test-unit test-process bench constraints clean
+.PHONY: help deps build run stop install run-local test test-unit test-process test-image test-cluster \
+        bench bench-image constraints clean clean-image
+export IMAGE TAG BASE_IMAGE MSPASS_DB_ENGINE EXTRA_CA_CERT PLATFORM WORK_DIR JUPYTER_HOST_PORT RUN_NAME
 
 help: ## list targets and variables
 	@echo "usage: make TARGET [VARIABLE=value ...]"
@@ -23,11 +34,23 @@ help: ## list targets and variables
 	@echo "variables:"
 	@grep -E '^[A-Z_]+ +\?=.*#' $(MAKEFILE_LIST) | sed -E 's/^([A-Z_]+) +\?= *([^#]*)# *(.*)/  \1|\3 (default: \2)/' | column -t -s '|'
 
+deps: ## provision this machine: Docker engine, buildx, debootstrap (idempotent; checks only when present)
+	scripts/provision-host.sh
+
+build: deps ## build IMAGE:TAG (engine MSPASS_DB_ENGINE; base image made locally when it cannot be pulled)
+	scripts/build-image.sh
+
+run: build ## all-in-one container with WORK_DIR as /home; prints the Jupyter URL when healthy
+	scripts/run-container.sh
+
+stop: ## stop the container of `make run` (the database shuts down cleanly)
+	docker stop -t 60 $(RUN_NAME) >/dev/null && docker rm $(RUN_NAME) >/dev/null && echo "stopped $(RUN_NAME)"
+
 install: $(BIN)/.installed $(FERRETDB) ## virtualenv with mspass_roles + FerretDB built from source (first time ~2 min)
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[spark,launchers,test]'
 	touch $@
 
 $(FERRETDB): scripts/build-ferretdb.sh
@@ -44,13 +67,35 @@ test-unit: install ## tier 1: settings, plans, CLI (no services)
 test-process: install ## tier 2: roles as real local processes (FerretDB/mongod, dask, Jupyter)
 	$(BIN)/python -m pytest tests/process $(PYTEST_ARGS)
 
+test-image: install ## tier 3: the image (PID 1, labels, health states, user model, no CA inside); needs `make build`
+	MSPASS_IMAGE=$(IMAGE):$(TAG) $(BIN)/python -m pytest tests/image $(PYTEST_ARGS)
+
+test-cluster: install ## tier 4: role containers on a docker network (db, scheduler, worker1/2, frontend); needs `make build`
+	MSPASS_IMAGE=$(IMAGE):$(TAG) $(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS)
+
 bench: install ## startup time of `all` beside its slowest service started alone
 	$(BIN)/python bench/startup.py
 
-constraints: install ## re-pin constraints.txt to what the virtualenv has
-	{ echo "# Exact versions the tests ran with (pip install -c constraints.txt ...). Regenerate with: make constraints"; \
-	  $(BIN)/pip freeze --exclude-editable | grep -vi '^mspass'; } > constraints.txt
+bench-image: install ## image size, build times, docker run -> healthy beside plain processes
+	$(BIN)/python bench/image.py
 
-clean: ## remove the virtualenv, build outputs and caches
+constraints: ## re-resolve constraints.txt (newest versions) with the image's Python (PIN_PYTHON)
+	rm -rf .build/pin-venv && $(PIN_PYTHON) -m venv .build/pin-venv
+	.build/pin-venv/bin/pip install --quiet --upgrade pip setuptools wheel
+	.build/pin-venv/bin/pip install --quiet '.[spark,launchers,test]'
+	{ echo "# Exact versions for the image and the tests, resolved with $$($(PIN_PYTHON) --version)"; \
+	  echo "# (the image's Python: Debian bookworm's python3). Regenerate with: make constraints"; \
+	  .build/pin-venv/bin/pip freeze --all | grep -vi '^mspass'; } > constraints.txt
+	rm -rf .build/pin-venv
+
+clean: ## remove the virtualenv, build outputs, caches and containers left by tests
 	rm -rf $(VENV) .build .pytest_cache *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	if docker info >/dev/null 2>&1; then \
+	  docker ps -aq --filter label=io.mspass.test | xargs -r docker rm -f >/dev/null; \
+	  docker network ls -q --filter label=io.mspass.test | xargs -r docker network rm >/dev/null; \
+	  docker volume ls -q --filter label=io.mspass.test | xargs -r docker volume rm >/dev/null; \
+	fi
+
+clean-image: ## remove IMAGE:TAG and its engine tags
+	docker image rm -f $(IMAGE):$(TAG) $(IMAGE):$(TAG)-ferretdb $(IMAGE):$(TAG)-mongodb 2>/dev/null || true
