@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import pwd
 import resource
 import signal
 import subprocess
@@ -41,6 +42,26 @@ def _die_with_parent() -> None:
     # runs in the child between fork and exec: only async-signal-safe work here
     if _libc is not None:
         _libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """Our environment minus secrets, fixed up for an arbitrary uid (docker run --user).
+
+    Jupyter and IPython write under $HOME and look the user name up; a uid with no
+    passwd entry has neither a writable home nor a name.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
+    home = env.get("HOME", "")
+    if not home or not os.access(home, os.W_OK):
+        fallback = settings.run_dir / "home"
+        fallback.mkdir(parents=True, exist_ok=True, mode=0o700)
+        env["HOME"] = str(fallback)
+    if not any(env.get(k) for k in ("LOGNAME", "USER", "LNAME", "USERNAME")):
+        try:
+            pwd.getpwuid(os.getuid())
+        except KeyError:
+            env["USER"] = env["LOGNAME"] = f"uid{os.getuid()}"
+    return env
 
 
 def exit_code(returncode: int) -> int:
@@ -187,7 +208,7 @@ class Supervisor:
             log.write(f"\n=== mspass {self.plan.role}: starting {service.name} at {time.ctime()}: "
                       f"{' '.join(service.argv)}\n".encode())
             log.flush()
-        env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
+        env = child_environment(self.settings)
         env.update(service.env)
         try:
             proc = subprocess.Popen(

@@ -1,0 +1,139 @@
+# The MsPASS image: one image for every role (see README). Build it with `make build`.
+#
+# No "# syntax=" line on purpose: BuildKit would pull a frontend image from a registry.
+# Stages: ferretdb-build (FerretDB from source, pure Go, on the build platform)
+#         -> python (system packages, virtualenv with the pinned Python stack)
+#         -> engine-mongodb | engine-ferretdb (MSPASS_DB_ENGINE) -> final (mspass_roles)
+# Dependencies come before code, so a code change rebuilds only the last layers.
+#
+# Extra CA for TLS-intercepting proxies: pass it as a BuildKit secret,
+#   docker build --secret id=ca,src=/path/to/ca-bundle.crt .
+# It is mounted only while a RUN step downloads and never stored in the image.
+
+ARG BASE_IMAGE=debian:bookworm-slim
+ARG MSPASS_DB_ENGINE=mongodb
+
+# ------------------------------------------------------------------ FerretDB from source
+FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS ferretdb-build
+# bookworm's Go (1.19) is too old for FerretDB; this throwaway stage takes Go from the
+# next Debian suite (assumes a Debian base, as the default is)
+ARG GO_SUITE=trixie
+ARG GO_PACKAGE=golang-1.24-go
+RUN set -eux; \
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do \
+        if [ -f "$f" ]; then sed -i "s/bookworm/${GO_SUITE}/g" "$f"; fi; \
+    done; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends "${GO_PACKAGE}" ca-certificates; \
+    rm -rf /var/lib/apt/lists/*; \
+    ln -s /usr/lib/go-*/bin/go /usr/local/bin/go
+ARG TARGETOS
+ARG TARGETARCH
+ARG GOPROXY
+ARG GOSUMDB
+ARG FERRETDB_VERSION=v1.24.0
+COPY scripts/build-ferretdb.sh /src/build-ferretdb.sh
+RUN --mount=type=secret,id=ca \
+    --mount=type=cache,target=/root/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    set -eu; \
+    if [ -f /run/secrets/ca ]; then export SSL_CERT_FILE=/run/secrets/ca; fi; \
+    if [ -z "${GOPROXY:-}" ]; then unset GOPROXY; fi; \
+    if [ -z "${GOSUMDB:-}" ]; then unset GOSUMDB; fi; \
+    GOOS="${TARGETOS}" GOARCH="${TARGETARCH}" GOTOOLCHAIN=local FERRETDB_VERSION="${FERRETDB_VERSION}" \
+        /src/build-ferretdb.sh /out/ferretdb
+
+# ------------------------------------------------------------------ system + Python stack
+FROM ${BASE_IMAGE} AS python
+ENV DEBIAN_FRONTEND=noninteractive \
+    LANG=C.UTF-8 \
+    VIRTUAL_ENV=/opt/mspass/venv \
+    PATH=/opt/mspass/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    PYTHONDONTWRITEBYTECODE=1
+# Debian packages follow the base image's suite, so security updates apply; Python
+# packages (constraints.txt), FerretDB and MongoDB are pinned exactly.
+# The JRE is for Spark (pyspark); tini is PID 1.
+RUN set -eux; \
+    mkdir -p /usr/share/man/man1; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends \
+        python3 python3-venv tini openjdk-17-jre-headless ca-certificates procps; \
+    rm -rf /var/lib/apt/lists/*
+ARG PIP_INDEX_URL
+# Only what decides the dependencies: a stub package and README stand in for the code and
+# docs, which come later, so editing them does not reinstall the dependencies.
+COPY pyproject.toml constraints.txt /src/
+RUN --mount=type=secret,id=ca \
+    --mount=type=cache,target=/root/.cache/pip \
+    set -eu; \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
+    if [ -z "${PIP_INDEX_URL:-}" ]; then unset PIP_INDEX_URL; fi; \
+    python3 -m venv "${VIRTUAL_ENV}"; \
+    mkdir /src/mspass_roles; touch /src/mspass_roles/__init__.py /src/README.md; \
+    pip install --disable-pip-version-check -c /src/constraints.txt pip setuptools wheel; \
+    pip install --disable-pip-version-check -c /src/constraints.txt "/src[spark,launchers]"; \
+    pip uninstall -y mspass-roles; \
+    rm -rf /src
+
+# ------------------------------------------------------------------ database engines
+FROM python AS engine-ferretdb
+COPY --from=ferretdb-build /out/ferretdb /usr/local/bin/ferretdb
+
+FROM python AS engine-mongodb
+# MongoDB's own packages. Their repository is a build argument (this project names no
+# package registry in its files): MONGODB_APT_SOURCE is the "URI SUITE COMPONENT" part of
+# the apt line from MongoDB's installation guide for this base, MONGODB_APT_KEY_URL its key.
+ARG MONGODB_VERSION=7.0.14
+ARG MONGOSH_VERSION=2.3.1
+ARG MONGODB_APT_SOURCE
+ARG MONGODB_APT_KEY_URL
+RUN --mount=type=secret,id=ca \
+    set -eu; \
+    if [ -z "${MONGODB_APT_SOURCE:-}" ] || [ -z "${MONGODB_APT_KEY_URL:-}" ]; then \
+        echo "MSPASS_DB_ENGINE=mongodb needs --build-arg MONGODB_APT_SOURCE='URI SUITE COMPONENT' and" \
+             "--build-arg MONGODB_APT_KEY_URL=URL (MongoDB's apt repository for this base image);" \
+             "or build with MSPASS_DB_ENGINE=ferretdb" >&2; \
+        exit 2; \
+    fi; \
+    if [ -f /run/secrets/ca ]; then export CURL_CA_BUNDLE=/run/secrets/ca; fi; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends curl gnupg; \
+    curl -fsSL "${MONGODB_APT_KEY_URL:-}" | gpg --dearmor -o /usr/share/keyrings/mongodb.gpg; \
+    echo "deb [signed-by=/usr/share/keyrings/mongodb.gpg] ${MONGODB_APT_SOURCE}" >/etc/apt/sources.list.d/mongodb.list; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends \
+        "mongodb-org-server=${MONGODB_VERSION}" "mongodb-org-mongos=${MONGODB_VERSION}" \
+        "mongodb-mongosh=${MONGOSH_VERSION}"; \
+    apt-get purge -y --auto-remove curl gnupg; \
+    rm -rf /var/lib/apt/lists/*
+
+# ------------------------------------------------------------------ the image
+FROM engine-${MSPASS_DB_ENGINE} AS final
+COPY entrypoint/mspass-entrypoint /usr/local/bin/mspass-entrypoint
+# /home is the work dir (MsPASS convention): mount notebooks there. Sticky and world
+# writable like /tmp, so any --user can use it when nothing is mounted.
+RUN chmod 1777 /home
+COPY pyproject.toml README.md /src/
+COPY mspass_roles /src/mspass_roles
+RUN pip install --disable-pip-version-check --no-cache-dir --no-deps --no-build-isolation /src \
+    && rm -rf /src
+
+ARG MSPASS_DB_ENGINE
+ARG VERSION=0.1.0
+ARG VCS_REF=unknown
+ARG SOURCE=
+ARG BUILD_DATE=
+LABEL org.opencontainers.image.title="mspass" \
+      org.opencontainers.image.description="MsPASS virtual cluster: database, dask/Spark, JupyterLab; one role per container" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${VCS_REF}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.created="${BUILD_DATE}" \
+      org.opencontainers.image.licenses="BSD-3-Clause" \
+      io.mspass.db-engine="${MSPASS_DB_ENGINE}"
+
+WORKDIR /home
+# Jupyter, dask scheduler and dashboard, database, Spark master and its web UI
+EXPOSE 8888 8786 8787 27017 7077 8080
+HEALTHCHECK --interval=15s --timeout=10s --start-period=120s --retries=3 CMD ["mspass-role", "health"]
+ENTRYPOINT ["/usr/local/bin/mspass-entrypoint"]

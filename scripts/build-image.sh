@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Build the MsPASS image (called by `make build`; every setting comes from the environment).
+#
+#   IMAGE, TAG          name of the result (mspass, latest); also tagged TAG-ENGINE
+#   BASE_IMAGE          base image (debian:bookworm-slim). When it is neither present nor
+#                       pullable (no registry), a local Debian base made with debootstrap
+#                       is used instead (LOCAL_BASE_IMAGE, mspass-base:bookworm), with a notice.
+#   MSPASS_DB_ENGINE    auto | mongodb | ferretdb. auto: mongodb when MongoDB's package
+#                       repository is configured (MONGODB_APT_SOURCE, MONGODB_APT_KEY_URL),
+#                       else ferretdb, with a notice.
+#   EXTRA_CA_CERT       CA bundle handed to the build as a BuildKit secret (never stored in
+#                       the image); empty: none. Default: the host's bundle when present.
+#   PLATFORM            e.g. linux/arm64 (one platform per build); empty: this machine's
+#   DOCKER              docker command (docker)
+# Package indexes are read from this host's configuration (pip, go) at run time.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+IMAGE=${IMAGE:-mspass}
+TAG=${TAG:-latest}
+BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}
+LOCAL_BASE_IMAGE=${LOCAL_BASE_IMAGE:-mspass-base:bookworm}
+MSPASS_DB_ENGINE=${MSPASS_DB_ENGINE:-auto}
+EXTRA_CA_CERT=${EXTRA_CA_CERT-/etc/ssl/certs/ca-certificates.crt}
+PLATFORM=${PLATFORM:-}
+DOCKER=${DOCKER:-docker}
+
+say() { printf 'build-image: %s\n' "$*"; }
+die() { printf 'build-image: ERROR: %s\n' "$*" >&2; exit 2; }
+
+"$DOCKER" info >/dev/null 2>&1 || die "Docker is not running; run 'make deps' (scripts/provision-host.sh)"
+
+# --- base image: present, pullable, or made here
+if "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    :
+elif timeout 120 "$DOCKER" pull -q "$BASE_IMAGE" >/dev/null 2>&1; then
+    say "pulled $BASE_IMAGE"
+else
+    say "NOTICE: cannot pull $BASE_IMAGE (no registry reachable?); building FROM $LOCAL_BASE_IMAGE," \
+        "a Debian base made here with debootstrap (scripts/make-base-image.sh)"
+    BASE_PULL=0 BASE_ARCH=${PLATFORM:+${PLATFORM#*/}} "$repo/scripts/make-base-image.sh" "$LOCAL_BASE_IMAGE"
+    BASE_IMAGE=$LOCAL_BASE_IMAGE
+fi
+
+# --- database engine
+case $MSPASS_DB_ENGINE in
+auto)
+    if [ -n "${MONGODB_APT_SOURCE:-}" ] && [ -n "${MONGODB_APT_KEY_URL:-}" ]; then
+        MSPASS_DB_ENGINE=mongodb
+    else
+        MSPASS_DB_ENGINE=ferretdb
+        say "NOTICE: building with FerretDB (a MongoDB-compatible server built from source): MongoDB's" \
+            "package repository is not configured. For MongoDB set MONGODB_APT_SOURCE and" \
+            "MONGODB_APT_KEY_URL (see README) or MSPASS_DB_ENGINE=mongodb."
+    fi
+    ;;
+mongodb)
+    [ -n "${MONGODB_APT_SOURCE:-}" ] && [ -n "${MONGODB_APT_KEY_URL:-}" ] ||
+        die "MSPASS_DB_ENGINE=mongodb needs MONGODB_APT_SOURCE and MONGODB_APT_KEY_URL (see README)"
+    ;;
+ferretdb) ;;
+*) die "MSPASS_DB_ENGINE='$MSPASS_DB_ENGINE' is not an engine; valid: auto, mongodb, ferretdb" ;;
+esac
+
+# --- build arguments
+args=(--build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "MSPASS_DB_ENGINE=$MSPASS_DB_ENGINE")
+add_arg() { if [ -n "$2" ]; then args+=(--build-arg "$1=$2"); fi; }
+add_arg PIP_INDEX_URL "${PIP_INDEX_URL:-$(python3 -m pip config get global.index-url 2>/dev/null || true)}"
+if command -v go >/dev/null; then
+    add_arg GOPROXY "${GOPROXY:-$(go env GOPROXY)}"
+    add_arg GOSUMDB "${GOSUMDB:-$(go env GOSUMDB)}"
+fi
+add_arg MONGODB_APT_SOURCE "${MONGODB_APT_SOURCE:-}"
+add_arg MONGODB_APT_KEY_URL "${MONGODB_APT_KEY_URL:-}"
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain 2>/dev/null)" ]; then revision="$revision-dirty"; fi
+source_url=$(git remote get-url origin 2>/dev/null || true)
+case $source_url in https://*) ;; *) source_url="" ;; esac # a local path says nothing to users
+add_arg VERSION "$version"
+add_arg VCS_REF "$revision"
+add_arg SOURCE "$source_url"
+add_arg BUILD_DATE "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+if [ -n "$EXTRA_CA_CERT" ]; then
+    [ -r "$EXTRA_CA_CERT" ] || die "EXTRA_CA_CERT=$EXTRA_CA_CERT is not a readable file"
+    args+=(--secret "id=ca,src=$EXTRA_CA_CERT")
+fi
+args+=(-t "$IMAGE:$TAG" -t "$IMAGE:$TAG-$MSPASS_DB_ENGINE")
+
+say "building $IMAGE:$TAG (engine $MSPASS_DB_ENGINE, FROM $BASE_IMAGE${PLATFORM:+, $PLATFORM})"
+start=$(date +%s)
+if [ -n "$PLATFORM" ]; then
+    "$DOCKER" buildx build --load --platform "$PLATFORM" "${args[@]}" .
+else
+    DOCKER_BUILDKIT=1 "$DOCKER" build "${args[@]}" .
+fi
+say "built $IMAGE:$TAG in $(($(date +%s) - start)) s"
