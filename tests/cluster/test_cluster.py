@@ -1,0 +1,165 @@
+"""Tier 4: role containers on a private docker network, named like the nodes of a cluster.
+
+The work dir is one host directory mounted in every container, as a cluster's shared
+file system would be.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymongo
+import pytest
+
+pytestmark = pytest.mark.cluster
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+SECOND = 1_000_000_000
+FAST_HEALTH = {"test": ["CMD", "mspass-role", "health"], "interval": SECOND, "timeout": 5 * SECOND,
+               "retries": 2, "start_period": 90 * SECOND}
+
+
+@dataclass
+class Cluster:
+    network: str
+    work: Path
+    db: object
+    scheduler: object
+    workers: list
+
+    def mount(self) -> dict:
+        return {str(self.work): {"bind": "/home", "mode": "rw"}}
+
+
+@pytest.fixture
+def cluster(containers, tmp_path) -> Cluster:
+    """db, scheduler, worker1 and worker2, each in its own container, all healthy."""
+    net = containers.network()
+    work = tmp_path / "shared"
+    shutil.copytree(NOTEBOOKS, work)
+    run = {"network": net, "volumes": {str(work): {"bind": "/home", "mode": "rw"}}, "healthcheck": FAST_HEALTH}
+    db = containers.run("db", environment={"MSPASS_ROLE": "db"}, **run)
+    scheduler = containers.run("scheduler", environment={"MSPASS_ROLE": "scheduler"}, **run)
+    workers = [containers.run(name, environment={"MSPASS_ROLE": "worker", "MSPASS_SCHEDULER_ADDRESS": "scheduler"},
+                              **run) for name in ("worker1", "worker2")]
+    for c in (db, scheduler, *workers):
+        containers.wait_healthy(c)
+    return Cluster(net, work, db, scheduler, workers)
+
+
+def run_frontend_batch(containers, cluster: Cluster, *params: str):
+    env = {"MSPASS_ROLE": "frontend", "MSPASS_DB_ADDRESS": "db", "MSPASS_SCHEDULER_ADDRESS": "scheduler"}
+    args = ["--batch", "roundtrip.ipynb"]
+    for i in range(0, len(params), 2):
+        args += ["-p", params[i], params[i + 1]]
+    return containers.run("frontend", args, environment=env, network=cluster.network, volumes=cluster.mount())
+
+
+def test_frontend_batch_spreads_work_over_both_worker_containers(containers, cluster):
+    frontend = run_frontend_batch(containers, cluster, "n_tasks", "60", "expect_workers", "2")
+    assert containers.wait_exit(frontend) == 0, containers.logs_of(frontend)
+
+    summary = json.loads((cluster.work / "roundtrip-summary.json").read_text())
+    assert summary["hosts"] == ["worker1", "worker2"]  # the task ran in both worker containers
+    assert summary["documents"] == 60 and summary["total"] == sum(i * i for i in range(60))
+    assert (cluster.work / "logs" / "roundtrip.executed.ipynb").exists()
+
+
+def test_a_worker_killed_mid_run_does_not_break_the_run(containers, cluster):
+    frontend = run_frontend_batch(containers, cluster, "n_tasks", "40", "task_seconds", "0.5")
+    db = pymongo.MongoClient(containers.ip(cluster.db, cluster.network), 27017, serverSelectionTimeoutMS=5000)
+    coll = db["mspass_test"]["roundtrip"]
+    deadline = time.monotonic() + 120
+    while coll.count_documents({}) < 4:  # the run is under way on both workers
+        assert time.monotonic() < deadline, containers.logs_of(frontend)
+        time.sleep(0.1)
+    cluster.workers[1].kill()
+
+    assert containers.wait_exit(frontend) == 0, containers.logs_of(frontend)
+    summary = json.loads((cluster.work / "roundtrip-summary.json").read_text())
+    assert summary["documents"] == 40 and summary["total"] == sum(i * i for i in range(40))
+    assert cluster.workers[1].wait(timeout=10)["StatusCode"] != 0
+
+
+def _status(url: str, token: str | None = None) -> int:
+    headers = {"Authorization": f"token {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_all_in_one_container(containers, tmp_path):
+    net = containers.network()
+    home = containers.volume()  # the user's work dir, database included, survives the container
+    token = "cluster-test-token-42"
+    run = {"network": net, "environment": {"MSPASS_JUPYTER_TOKEN": token},
+           "volumes": {home: {"bind": "/home", "mode": "rw"}, str(NOTEBOOKS): {"bind": "/notebooks", "mode": "ro"}}}
+    aio = containers.run("aio", **run)  # the image's own HEALTHCHECK
+    containers.wait_healthy(aio)
+    ip = containers.ip(aio, net)
+
+    # Jupyter answers its API with the token, and refuses without it
+    assert _status(f"http://{ip}:8888/api/status", token) == 200
+    assert _status(f"http://{ip}:8888/api/status") == 403
+
+    # a batch run through docker exec uses the services already running there
+    result = aio.exec_run(["mspass-role", "--batch", "/notebooks/roundtrip.ipynb", "-p", "n_tasks", "12"])
+    out = result.output.decode()
+    assert result.exit_code == 0, out
+    assert "already run here" in out
+    assert aio.exec_run(["pgrep", "-c", "-x", "ferretdb|mongod"]).output.decode().strip() == "1"
+
+    # docker stop loses no acknowledged write
+    acked: list[int] = []
+    done = threading.Event()
+
+    def writer():
+        coll = pymongo.MongoClient(ip, 27017, serverSelectionTimeoutMS=5000)["durability"]["docs"]
+        for i in range(1_000_000):
+            if done.is_set():
+                return
+            try:
+                coll.insert_one({"_id": i})
+            except pymongo.errors.PyMongoError:
+                return
+            acked.append(i)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    while len(acked) < 300 and thread.is_alive():
+        thread.join(0.05)
+    aio.stop(timeout=60)
+    done.set()
+    thread.join(30)
+    assert aio.wait(timeout=10)["StatusCode"] == 0
+    assert "db stopped" in containers.logs_of(aio)
+
+    again = containers.run("aio2", **run)
+    containers.wait_healthy(again)
+    client = pymongo.MongoClient(containers.ip(again, net), 27017, serverSelectionTimeoutMS=5000)
+    found = {d["_id"] for d in client["durability"]["docs"].find({}, {"_id": 1})}
+    assert len(acked) >= 300
+    assert not set(acked) - found, f"{len(set(acked) - found)} acknowledged writes lost"
+
+
+def test_passthrough_and_invalid_settings_on_the_cluster_network(containers, cluster):
+    ping = containers.run(None, ["python", "-c", "import pymongo; print(pymongo.MongoClient('db', 27017)"
+                                 ".admin.command('ping'))"], network=cluster.network)
+    assert containers.wait_exit(ping, 60) == 0
+    assert "'ok': 1.0" in containers.logs_of(ping)
+
+    bad = containers.run("worker3", environment={"MSPASS_ROLE": "worker", "MSPASS_SCHEDULER_ADDRESS": "scheduler:99999"},
+                         network=cluster.network)
+    assert containers.wait_exit(bad, 60) == 2
+    assert "MSPASS_SCHEDULER_ADDRESS='scheduler:99999' has an invalid port" in containers.logs_of(bad)
+    bad.reload()
+    assert bad.status == "exited"

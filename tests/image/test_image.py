@@ -1,0 +1,160 @@
+"""Tier 3: the image. PID 1, passthrough, validation, labels, health states, user model, CA."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import tarfile
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import require
+
+pytestmark = pytest.mark.image
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = REPO / "tests" / "notebooks"
+SECOND = 1_000_000_000  # docker health-check times are in nanoseconds
+#: the image's own health command, checked every second so tests see state changes quickly
+FAST_HEALTH = {"test": ["CMD", "mspass-role", "health"], "interval": SECOND, "timeout": 5 * SECOND,
+               "retries": 2, "start_period": 90 * SECOND}
+
+
+def test_tini_is_pid_1(containers):
+    c = containers.run(command=["cat", "/proc/1/cmdline"])
+    assert containers.wait_exit(c, 60) == 0
+    argv = containers.logs_of(c).split("\0")
+    assert Path(argv[0]).name == "tini" and "-s" in argv
+    assert argv[argv.index("--") + 1] == "mspass-role"
+
+
+def test_passthrough_runs_the_program_with_its_exit_code(containers):
+    code = "import dask, distributed, pymongo, pyspark, jupyterlab, papermill, docker, spython; print('imports ok')"
+    c = containers.run(command=["python", "-c", code + "; raise SystemExit(3)"])
+    assert containers.wait_exit(c, 60) == 3
+    logs = containers.logs_of(c)
+    assert "imports ok" in logs and "mspass" not in logs  # no services were started
+
+
+def test_invalid_settings_exit_2_and_leave_nothing_running(containers):
+    c = containers.run(environment={"MSPASS_ROLE": "wroker", "JUPYTER_PORT": "0"})
+    assert containers.wait_exit(c, 60) == 2
+    logs = containers.logs_of(c)
+    assert "did you mean 'worker'" in logs and "JUPYTER_PORT='0' is not a port" in logs
+    c.reload()
+    assert c.status == "exited"
+
+
+def test_labels(image):
+    labels = image.labels
+    version = re.search(r'^version = "(.+)"', (REPO / "pyproject.toml").read_text(), re.M).group(1)
+    assert labels["org.opencontainers.image.version"] == version
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", labels["org.opencontainers.image.revision"])
+    assert labels["io.mspass.db-engine"] in ("mongodb", "ferretdb")
+    datetime.strptime(labels["org.opencontainers.image.created"], "%Y-%m-%dT%H:%M:%SZ")
+    assert image.attrs["Config"]["Healthcheck"]["Test"] == ["CMD", "mspass-role", "health"]
+    exposed = set(image.attrs["Config"]["ExposedPorts"])
+    assert {"8888/tcp", "8786/tcp", "8787/tcp", "27017/tcp", "7077/tcp"} <= exposed
+
+
+def _pem_bodies(text: str) -> set[str]:
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----\s+(.+?)\s+-----END CERTIFICATE-----", text, re.S)
+    return {"".join(b.split()) for b in blocks}
+
+
+def _private_cas() -> set[str]:
+    """CAs this host trusts beyond the public ones: locally added (update-ca-certificates),
+    plus EXTRA_CA_CERT when it is its own file (the CA a TLS-intercepting proxy uses)."""
+    files = list(Path("/usr/local/share/ca-certificates").rglob("*.crt"))
+    extra = os.environ.get("EXTRA_CA_CERT", "")
+    if extra and Path(extra).resolve() != Path("/etc/ssl/certs/ca-certificates.crt").resolve():
+        files.append(Path(extra))
+    return set().union(*(_pem_bodies(f.read_text()) for f in files))
+
+
+def test_the_build_ca_is_not_in_the_image(containers, image):
+    """The CA handed to the build as a secret leaves no trace in any file or layer."""
+    private = _private_cas()
+    require(private, "a private CA on this host to look for (EXTRA_CA_CERT or a locally added CA)")
+    c = containers.run(command=["true"])
+    containers.wait_exit(c, 60)
+    # a 64-character line from the middle of each certificate: no unrelated file has it
+    needles = [body[64:128].encode() for body in private]
+    found = []
+    with tarfile.open(fileobj=_Stream(c.export()), mode="r|") as tar:
+        for member in tar:
+            if member.isfile() and member.size:
+                data = tar.extractfile(member).read()
+                found += [member.name for n in needles if n in data]
+    assert not found, f"build CA material found in the image: {found[:5]}"
+    history = " ".join(h.get("CreatedBy", "") for h in image.history())
+    assert not any(n.decode() in history for n in needles)
+
+
+class _Stream(io.RawIOBase):
+    """A file object over docker's export chunks, for tarfile's streaming mode."""
+
+    def __init__(self, chunks):
+        self.chunks, self.buffer = iter(chunks), b""
+
+    def readable(self):
+        return True
+
+    def readinto(self, out):
+        while not self.buffer:
+            self.buffer = next(self.chunks, None)
+            if self.buffer is None:
+                return 0
+        n = min(len(out), len(self.buffer))
+        out[:n], self.buffer = self.buffer[:n], self.buffer[n:]
+        return n
+
+
+def test_health_follows_the_service(containers):
+    c = containers.run("db", environment={"MSPASS_ROLE": "db"}, healthcheck=FAST_HEALTH)
+    containers.wait_healthy(c)
+    pid = c.exec_run(["pgrep", "-x", "ferretdb|mongod"]).output.decode().split()[0]
+
+    c.exec_run(["kill", "-STOP", pid])  # alive but not answering
+    containers.wait_health(c, "unhealthy", 60)
+    c.exec_run(["kill", "-CONT", pid])
+    containers.wait_health(c, "healthy", 60)
+
+
+def test_health_is_unhealthy_without_a_role(containers):
+    # start_period 0 would mean "the image's 120 s"; 1 ms is the smallest real value
+    c = containers.run(command=["sleep", "60"], healthcheck={**FAST_HEALTH, "start_period": 1_000_000})
+    containers.wait_health(c, "unhealthy", 60)
+    assert "no running all role" in c.exec_run(["mspass-role", "health"]).output.decode()
+
+
+def test_single_role_containers_become_healthy(containers):
+    net = containers.network()
+    run = {"network": net, "healthcheck": FAST_HEALTH}
+    db = containers.run("db", environment={"MSPASS_ROLE": "db"}, **run)
+    scheduler = containers.run("scheduler", environment={"MSPASS_ROLE": "scheduler"}, **run)
+    worker = containers.run("worker1", environment={"MSPASS_ROLE": "worker", "MSPASS_SCHEDULER_ADDRESS": "scheduler"},
+                            **run)
+    frontend = containers.run("frontend", environment={"MSPASS_ROLE": "frontend", "MSPASS_DB_ADDRESS": "db",
+                                                       "MSPASS_SCHEDULER_ADDRESS": "scheduler"}, **run)
+    for c in (db, scheduler, worker, frontend):
+        containers.wait_healthy(c)
+    assert "Jupyter is ready" in containers.logs_of(frontend)
+
+
+def test_runs_as_the_host_user_on_a_bind_mount(containers, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(NOTEBOOKS / "roundtrip.ipynb", work)
+    for path in (work, work / "roundtrip.ipynb"):
+        os.chown(path, 12345, 12345)
+    c = containers.run(command=["--batch", "roundtrip.ipynb", "-p", "n_tasks", "10"], user="12345:12345",
+                       volumes={str(work): {"bind": "/home", "mode": "rw"}})
+    assert containers.wait_exit(c) == 0, containers.logs_of(c)
+    written = [p for p in work.rglob("*")]
+    assert (work / "logs" / "roundtrip.executed.ipynb") in written and (work / "db") in written
+    assert {(p.stat().st_uid, p.stat().st_gid) for p in written} == {(12345, 12345)}
