@@ -89,7 +89,7 @@ constraints: ## re-resolve constraints.txt (newest versions) with the image's Py
 	rm -rf .build/pin-venv
 
 clean: ## remove the virtualenv, build outputs, caches and containers left by tests
-	rm -rf $(VENV) .build .pytest_cache *.egg-info
+	rm -rf $(VENV) .build build .pytest_cache *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	if docker info >/dev/null 2>&1; then \
 	  docker ps -aq --filter label=io.mspass.test | xargs -r docker rm -f >/dev/null; \
