@@ -51,6 +51,14 @@ VARIABLES = (
     Var("DASK_DASHBOARD_PORT", "8787", "dask dashboard port"),
     Var("SPARK_MASTER_PORT", "7077", "Spark master port"),
     Var("JUPYTER_PORT", "8888", "Jupyter port"),
+    Var("SPARK_MASTER_WEBUI_PORT", "8080", "Spark master web UI port (its readiness probe)"),
+    Var("SPARK_WORKER_WEBUI_PORT", "8081", "Spark worker web UI port (its readiness probe)"),
+    Var("SPARK_WORKER_CORES", "the CPUs this container may use", "cores a Spark worker offers"),
+    Var("SPARK_WORKER_MEMORY", "this container's memory - 1 GiB", "memory a Spark worker offers, e.g. 4g"),
+    Var("MSPASS_SPARK_DRIVER_HOST", "this node's address toward the master",
+        "address Spark executors use to reach the frontend's driver"),
+    Var("MSPASS_SPARK_DRIVER_PORT", "7078", "Spark driver port (fixed, so containers can be wired)"),
+    Var("MSPASS_SPARK_BLOCKMANAGER_PORT", "7079", "Spark block manager port of the driver"),
     Var("MSPASS_BIND_ADDRESS", "0.0.0.0", "address services listen on"),
     Var("MSPASS_NODE_NAME", "host name", "name of this node in logs and worker names"),
     Var("MSPASS_WORK_DIR", "/home in docker, else cwd", "run directory; notebooks live here"),
@@ -142,6 +150,13 @@ class Settings:
     dask_dashboard_port: int
     spark_master_port: int
     jupyter_port: int
+    spark_master_webui_port: int
+    spark_worker_webui_port: int
+    spark_worker_cores: int
+    spark_worker_memory: str
+    spark_driver_host: str | None
+    spark_driver_port: int
+    spark_blockmanager_port: int
     work_dir: Path
     db_dir: Path
     log_dir: Path
@@ -218,6 +233,13 @@ class Settings:
             "DASK_DASHBOARD_PORT": str(self.dask_dashboard_port),
             "SPARK_MASTER_PORT": str(self.spark_master_port),
             "JUPYTER_PORT": str(self.jupyter_port),
+            "SPARK_MASTER_WEBUI_PORT": str(self.spark_master_webui_port),
+            "SPARK_WORKER_WEBUI_PORT": str(self.spark_worker_webui_port),
+            "SPARK_WORKER_CORES": str(self.spark_worker_cores),
+            "SPARK_WORKER_MEMORY": self.spark_worker_memory,
+            "MSPASS_SPARK_DRIVER_HOST": self.spark_driver_host or "",
+            "MSPASS_SPARK_DRIVER_PORT": str(self.spark_driver_port),
+            "MSPASS_SPARK_BLOCKMANAGER_PORT": str(self.spark_blockmanager_port),
             "MSPASS_BIND_ADDRESS": self.bind_address,
             "MSPASS_NODE_NAME": self.node_name,
             "MSPASS_WORK_DIR": str(self.work_dir),
@@ -382,6 +404,9 @@ class _Parser:
         dashboard_port = self.port("DASK_DASHBOARD_PORT", 8787)
         spark_port = self.port("SPARK_MASTER_PORT", 7077)
         jupyter_port = self.port("JUPYTER_PORT", 8888)
+        spark_ports = {name: self.port(name, default) for name, default in (
+            ("SPARK_MASTER_WEBUI_PORT", 8080), ("SPARK_WORKER_WEBUI_PORT", 8081),
+            ("MSPASS_SPARK_DRIVER_PORT", 7078), ("MSPASS_SPARK_BLOCKMANAGER_PORT", 7079))}
         bind = self.get("MSPASS_BIND_ADDRESS", "0.0.0.0")
         if not (_HOST_RE.match(bind) or ":" in bind):
             self.problem(f"MSPASS_BIND_ADDRESS={bind!r} is not an address; valid: an IP address or host name")
@@ -393,7 +418,9 @@ class _Parser:
         sched_addr = self.address("MSPASS_SCHEDULER_ADDRESS", sched_port, sched_schemes)
         db_addr = self.address("MSPASS_DB_ADDRESS", mongodb_port, ("mongodb",))
         if role in ("all", "scheduler") and sched_addr is None and scheduler != "none":
-            sched_addr = Address(local, sched_port)
+            # a Spark master binds only where it announces itself: its host name, not loopback
+            spark_host = socket.gethostname() if bind in ("0.0.0.0", "::") else bind
+            sched_addr = Address(spark_host if scheduler == "spark" else local, sched_port)
         if role in ("all", "db") and db_addr is None:
             db_addr = Address(local, mongodb_port)
         if role_ok:
@@ -409,7 +436,13 @@ class _Parser:
             port_var = "SPARK_MASTER_PORT" if scheduler == "spark" else "DASK_SCHEDULER_PORT"
             self.problem(f"MSPASS_SCHEDULER_ADDRESS={self.get('MSPASS_SCHEDULER_ADDRESS')!r} names port "
                          f"{sched_addr.port}, but role {role!r} listens on {port_var}={sched_port}")
-        self.check_port_clash(role, scheduler, mongodb_port, dask_port, dashboard_port, spark_port, jupyter_port)
+        self.check_port_clash(role, scheduler, {
+            "MONGODB_PORT": mongodb_port, "DASK_SCHEDULER_PORT": dask_port, "DASK_DASHBOARD_PORT": dashboard_port,
+            "SPARK_MASTER_PORT": spark_port, "JUPYTER_PORT": jupyter_port, **spark_ports})
+        spark_cores, spark_memory = self.spark_worker_size()
+        driver_host = self.get("MSPASS_SPARK_DRIVER_HOST") or None
+        if driver_host and not _HOST_RE.match(driver_host):
+            self.problem(f"MSPASS_SPARK_DRIVER_HOST={driver_host!r} is not an address; valid: a host name or IP")
 
         engine = self.engine(role)
 
@@ -467,6 +500,13 @@ class _Parser:
             dask_dashboard_port=dashboard_port,
             spark_master_port=spark_port,
             jupyter_port=jupyter_port,
+            spark_master_webui_port=spark_ports["SPARK_MASTER_WEBUI_PORT"],
+            spark_worker_webui_port=spark_ports["SPARK_WORKER_WEBUI_PORT"],
+            spark_worker_cores=spark_cores,
+            spark_worker_memory=spark_memory,
+            spark_driver_host=driver_host,
+            spark_driver_port=spark_ports["MSPASS_SPARK_DRIVER_PORT"],
+            spark_blockmanager_port=spark_ports["MSPASS_SPARK_BLOCKMANAGER_PORT"],
             work_dir=work_dir,
             db_dir=db_dir,
             log_dir=log_dir,
@@ -502,23 +542,42 @@ class _Parser:
             self.problem("MSPASS_DB_ADDRESS is required for role 'frontend'; valid: the database's HOST, "
                          "HOST:PORT or mongodb:// URI")
 
-    def check_port_clash(self, role, scheduler, mongodb, dask, dashboard, spark, jupyter) -> None:
-        bound: dict[str, int] = {}
+    def check_port_clash(self, role: str, scheduler: str, ports: dict[str, int]) -> None:
+        """The ports one role binds on this node must differ."""
+        names: list[str] = []
         if role in ("all", "db"):
-            bound["MONGODB_PORT"] = mongodb
-        if role in ("all", "scheduler") and scheduler == "dask":
-            bound["DASK_SCHEDULER_PORT"] = dask
-            bound["DASK_DASHBOARD_PORT"] = dashboard
-        if role in ("all", "scheduler") and scheduler == "spark":
-            bound["SPARK_MASTER_PORT"] = spark
+            names.append("MONGODB_PORT")
+        if role in ("all", "scheduler"):
+            names += {"dask": ["DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT"],
+                      "spark": ["SPARK_MASTER_PORT", "SPARK_MASTER_WEBUI_PORT"]}.get(scheduler, [])
+        if role in ("all", "worker") and scheduler == "spark":
+            names.append("SPARK_WORKER_WEBUI_PORT")
         if role in ("all", "frontend"):
-            bound["JUPYTER_PORT"] = jupyter
+            names.append("JUPYTER_PORT")
+            if scheduler == "spark":
+                names += ["MSPASS_SPARK_DRIVER_PORT", "MSPASS_SPARK_BLOCKMANAGER_PORT"]
         seen: dict[int, str] = {}
-        for name, port in bound.items():
+        for name in names:
+            port = ports[name]
             if port in seen:
                 self.problem(f"{name}={port} clashes with {seen[port]}={port}; every service of role "
                              f"{role!r} needs its own port")
             seen.setdefault(port, name)
+
+    def spark_worker_size(self) -> tuple[int, str]:
+        from . import resources
+
+        raw = self.get("SPARK_WORKER_CORES")
+        cores = resources.cpu_count()
+        if raw:
+            if raw.isdigit() and int(raw) > 0:
+                cores = int(raw)
+            else:
+                self.problem(f"SPARK_WORKER_CORES={raw!r} is not a number of cores; valid: a positive integer")
+        memory = self.get("SPARK_WORKER_MEMORY") or resources.spark_worker_memory()
+        if not re.fullmatch(r"\d+[kmgt]?", memory, re.IGNORECASE):
+            self.problem(f"SPARK_WORKER_MEMORY={memory!r} is not a memory size; valid: Spark sizes like 4g or 512m")
+        return cores, memory
 
     def engine(self, role: str) -> str:
         requested = self.choice("MSPASS_DB_ENGINE", "auto", DB_ENGINES, "a database engine")

@@ -1,4 +1,5 @@
-"""Role `all`: db + scheduler + worker + frontend (Jupyter or one batch run) in one place."""
+"""Role `all`: db + scheduler + worker + frontend (Jupyter or one batch run) in one place,
+with dask or Spark (MSPASS_SCHEDULER)."""
 
 from __future__ import annotations
 

@@ -62,18 +62,17 @@ def _replace_tree(src: Path, dst: Path) -> None:
 
 def services(s: Settings) -> list[Service]:
     path = data_dir(s)
-    before = after = None
-    if s.db_path == "tmp":
-        def before() -> None:  # restore what an earlier run copied back
+    in_tmp = s.db_path == "tmp"
+
+    def before() -> None:
+        if in_tmp:  # start from what an earlier run copied back
             shutil.rmtree(path, ignore_errors=True)
             _copy_tree(s.db_dir, path)
+        path.mkdir(parents=True, exist_ok=True)
 
-        def after() -> None:  # copy back only after the server has stopped
-            _replace_tree(path, s.db_dir)
-            shutil.rmtree(path, ignore_errors=True)
-    else:
-        def before() -> None:
-            path.mkdir(parents=True, exist_ok=True)
+    def copy_back() -> None:  # runs only after the server has stopped
+        _replace_tree(path, s.db_dir)
+        shutil.rmtree(path, ignore_errors=True)
 
     def ready() -> None:
         if s.db_ready_file:
@@ -90,5 +89,5 @@ def services(s: Settings) -> list[Service]:
         summary=f"{engine} on {_listen(s.bind_address, s.mongodb_port)}, data in {path}",
         before_start=before,
         on_ready=ready,
-        after_stop=after,
+        after_stop=copy_back if in_tmp else None,
     )]

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import spark
 from ..plan import Service
 from ..probes import HttpProbe, MongoPingProbe, Probe, TcpProbe
 from ..settings import Settings
@@ -59,6 +60,26 @@ def needs(s: Settings) -> list[Probe]:
     return probes
 
 
+class _SchedulerConfig:
+    """What a notebook needs to reach the scheduler beyond client_env(): for Spark, a
+    private spark-defaults.conf (SPARK_CONF_DIR) so a plain SparkSession finds the cluster."""
+
+    def __init__(self, s: Settings):
+        self.s = s
+        self.conf_dir = s.run_dir / f"spark-{s.node_name}-{s.spark_driver_port}"
+        self.env = s.client_env()
+        if s.scheduler == "spark":
+            self.env.update({"SPARK_CONF_DIR": str(self.conf_dir), "SPARK_HOME": str(spark.spark_home()),
+                             "PYSPARK_PYTHON": sys.executable})
+
+    def write(self) -> None:
+        if self.s.scheduler == "spark":
+            spark.write_driver_conf(self.s, self.conf_dir)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.conf_dir, ignore_errors=True)
+
+
 def batch_service(s: Settings, batch: Batch, *, wait: bool = True) -> Service:
     if batch.path.suffix == ".ipynb":
         out = batch.output(s)
@@ -71,11 +92,14 @@ def batch_service(s: Settings, batch: Batch, *, wait: bool = True) -> Service:
     else:
         argv = [sys.executable, str(batch.path), *batch.args]
         summary = f"script {batch.path}"
+    scheduler = _SchedulerConfig(s)
     return Service(
         name="batch",
         argv=argv,
         needs=needs(s) if wait else [],
-        env=s.client_env(),
+        env=scheduler.env,
+        before_start=scheduler.write,
+        after_stop=scheduler.remove,
         cwd=batch.path.parent,
         main=True,
         summary=summary,
@@ -112,10 +136,14 @@ def jupyter_service(s: Settings, *, wait: bool = True) -> Service:
         with os.fdopen(fd, "w") as f:
             json.dump(cfg, f)
 
+        scheduler.write()
+
     def remove_config() -> None:
         shutil.rmtree(private, ignore_errors=True)
+        scheduler.remove()
 
-    env = s.client_env()
+    scheduler = _SchedulerConfig(s)
+    env = dict(scheduler.env)
     env["JUPYTER_RUNTIME_DIR"] = str(private / "runtime")  # its files hold the token
     query = f"?token={token}" if token else ""
     hosts = [s.local_host] if s.local_host != "127.0.0.1" else ["127.0.0.1", socket.gethostname()]

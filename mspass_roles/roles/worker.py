@@ -1,17 +1,20 @@
-"""Role `worker`: `dask worker` connected to MSPASS_SCHEDULER_ADDRESS."""
+"""Role `worker`: `dask worker`, or a Spark worker, connected to MSPASS_SCHEDULER_ADDRESS."""
 
 from __future__ import annotations
 
 import sys
 
+from .. import spark
 from ..plan import Service
-from ..probes import DaskWorkersProbe, TcpProbe
+from ..probes import DaskWorkersProbe, HttpProbe, TcpProbe
 from ..settings import Settings
 
 
 def services(s: Settings) -> list[Service]:
-    if s.scheduler == "spark":
-        raise NotImplementedError("MSPASS_SCHEDULER='spark' is not available in this version yet; valid: dask")
+    return [spark_worker(s)] if s.scheduler == "spark" else [dask_worker(s)]
+
+
+def dask_worker(s: Settings) -> Service:
     addr = s.scheduler_address
     assert addr is not None, "settings require a scheduler address for workers"
     user = s.worker_args
@@ -32,7 +35,7 @@ def services(s: Settings) -> list[Service]:
     argv += list(user.argv)
     nworkers = user.value("--nworkers") or "1"
     count = int(nworkers) if nworkers.isdigit() and int(nworkers) > 0 else 1
-    return [Service(
+    return Service(
         name="worker",
         argv=argv,
         needs=[TcpProbe(addr.host, addr.port)],
@@ -40,4 +43,30 @@ def services(s: Settings) -> list[Service]:
         log=s.log_dir / f"worker-{s.node_name}.log",
         cwd=s.worker_dir,
         summary=f"{count} dask worker process(es) {name!r} registered with tcp://{addr.hostport}",
-    )]
+    )
+
+
+def spark_worker(s: Settings) -> Service:
+    addr = s.scheduler_address
+    assert addr is not None, "settings require a scheduler address for workers"
+    argv = spark.spark_class(spark.WORKER_CLASS) + [
+        spark.master_url(addr),
+        "--host", spark.advertised_host(s),
+        "--webui-port", str(s.spark_worker_webui_port),
+        "--cores", str(s.spark_worker_cores),
+        "--memory", s.spark_worker_memory,
+        "--work-dir", str(s.worker_dir),
+    ]
+    return Service(
+        name="worker",
+        argv=argv,
+        needs=[TcpProbe(addr.host, addr.port)],
+        # the worker's own page names its master's web UI once it has registered
+        probe=HttpProbe(f"http://{s.local_host}:{s.spark_worker_webui_port}/json/",
+                        expect=r'"masterwebuiurl"\s*:\s*"http'),
+        env=spark.daemon_env(s),
+        log=s.log_dir / f"worker-{s.node_name}.log",
+        cwd=s.worker_dir,
+        summary=f"Spark worker ({s.spark_worker_cores} cores, {s.spark_worker_memory}) registered with "
+                f"{spark.master_url(addr)}",
+    )
