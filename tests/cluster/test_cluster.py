@@ -163,3 +163,38 @@ def test_passthrough_and_invalid_settings_on_the_cluster_network(containers, clu
     assert "MSPASS_SCHEDULER_ADDRESS='scheduler:99999' has an invalid port" in containers.logs_of(bad)
     bad.reload()
     assert bad.status == "exited"
+
+
+def test_spark_cluster_of_role_containers(containers, tmp_path):
+    net = containers.network()
+    work = tmp_path / "shared"
+    shutil.copytree(NOTEBOOKS, work)
+    spark = {"MSPASS_SCHEDULER": "spark", "SPARK_WORKER_CORES": "1", "SPARK_WORKER_MEMORY": "1g"}
+    run = {"network": net, "volumes": {str(work): {"bind": "/home", "mode": "rw"}}, "healthcheck": FAST_HEALTH}
+    nodes = [containers.run("db", environment={"MSPASS_ROLE": "db"}, **run),
+             containers.run("scheduler", environment={"MSPASS_ROLE": "scheduler", **spark}, **run)]
+    nodes += [containers.run(name, environment={"MSPASS_ROLE": "worker", "MSPASS_SCHEDULER_ADDRESS": "scheduler",
+                                                 **spark}, **run) for name in ("worker1", "worker2")]
+    for c in nodes:
+        containers.wait_healthy(c)
+    frontend = containers.run(
+        "frontend", ["--batch", "spark_roundtrip.ipynb", "-p", "n_tasks", "40", "-p", "expect_workers", "2"],
+        environment={"MSPASS_ROLE": "frontend", "MSPASS_DB_ADDRESS": "db", "MSPASS_SCHEDULER_ADDRESS": "scheduler",
+                     **spark}, network=net, volumes=run["volumes"])
+    assert containers.wait_exit(frontend, 300) == 0, containers.logs_of(frontend)
+
+    summary = json.loads((work / "spark_roundtrip-summary.json").read_text())
+    assert summary["hosts"] == ["worker1", "worker2"]  # executors ran in both worker containers
+    assert summary["documents"] == 40 and summary["total"] == sum(i * i for i in range(40))
+
+
+def test_all_in_one_spark_container(containers, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(NOTEBOOKS, work)
+    aio = containers.run("aio", ["--batch", "spark_roundtrip.ipynb", "-p", "n_tasks", "16"],
+                         environment={"MSPASS_SCHEDULER": "spark", "SPARK_WORKER_MEMORY": "1g"},
+                         volumes={str(work): {"bind": "/home", "mode": "rw"}})
+    assert containers.wait_exit(aio, 300) == 0, containers.logs_of(aio)
+    logs = containers.logs_of(aio)
+    assert "scheduler ready: Spark master spark://aio:7077" in logs and "worker ready: Spark worker" in logs
+    assert json.loads((work / "spark_roundtrip-summary.json").read_text())["documents"] == 16

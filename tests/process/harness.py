@@ -97,7 +97,7 @@ class Roles:
     def __init__(self, tmp_path: Path):
         self.tmp = tmp_path
         self.started: list[RoleProcess] = []
-        ports = free_ports(5)
+        ports = free_ports(11)
         self.work = tmp_path / "work"
         self.work.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MSPASS_", "DASK_", "JUPYTER_"))}
@@ -109,12 +109,19 @@ class Roles:
             "DASK_SCHEDULER_PORT": str(ports[1]),
             "DASK_DASHBOARD_PORT": str(ports[2]),
             "JUPYTER_PORT": str(ports[3]),
+            "SPARK_MASTER_PORT": str(ports[5]),
+            "SPARK_MASTER_WEBUI_PORT": str(ports[6]),
+            "SPARK_WORKER_WEBUI_PORT": str(ports[7]),
+            "MSPASS_SPARK_DRIVER_PORT": str(ports[8]),
+            "MSPASS_SPARK_BLOCKMANAGER_PORT": str(ports[9]),
+            "SPARK_WORKER_CORES": "1",
+            "SPARK_WORKER_MEMORY": "1g",
             "MSPASS_WAIT_TIMEOUT": "90",
             "MSPASS_READY_TIMEOUT": "90",
             "MSPASS_SLEEP_TIME": "0.5",
         })
         self.env = env
-        self.spare_port = ports[4]
+        self.spare_ports = [ports[4], ports[10]]
 
     def start(self, name: str, *args: str, **env: str) -> RoleProcess:
         merged = {**self.env, **env}

@@ -217,10 +217,26 @@ def test_scheduler_bind_address_and_ports(tmp_path):
     assert svc.probe.url == "http://10.1.2.3:9001/health"
 
 
-def test_scheduler_spark_not_implemented(tmp_path):
-    s = make(tmp_path, role="scheduler", MSPASS_SCHEDULER="spark")
-    with pytest.raises(NotImplementedError, match="MSPASS_SCHEDULER='spark'"):
-        build_plan(s)
+def test_scheduler_spark_master_argv_and_probe(tmp_path):
+    s = make(tmp_path, role="scheduler", MSPASS_SCHEDULER="spark", MSPASS_BIND_ADDRESS="10.0.0.7",
+             SPARK_MASTER_PORT="7000", SPARK_MASTER_WEBUI_PORT="7001")
+    svc = only(build_plan(s))
+    assert svc.argv[0].endswith("/bin/spark-class") and svc.argv[1] == "org.apache.spark.deploy.master.Master"
+    assert option_values(svc.argv, "--host") == ["10.0.0.7"]  # Spark binds where it announces
+    assert option_values(svc.argv, "--port") == ["7000"]
+    assert option_values(svc.argv, "--webui-port") == ["7001"]
+    assert isinstance(svc.probe, HttpProbe) and svc.probe.url == "http://10.0.0.7:7001/json/"
+    assert "ALIVE" in svc.probe.expect
+    assert svc.env["SPARK_LOCAL_IP"] == "10.0.0.7" and svc.env["SPARK_HOME"].endswith("pyspark")
+
+
+def test_spark_master_on_all_interfaces_announces_the_host_name(tmp_path, monkeypatch):
+    monkeypatch.setattr("socket.gethostname", lambda: "node7")
+    s = make(tmp_path, role="all", MSPASS_SCHEDULER="spark")
+    services = {svc.name: svc for svc in build_plan(s).services}
+    assert option_values(services["scheduler"].argv, "--host") == ["node7"]
+    assert s.scheduler_address.host == "node7"  # the worker and driver use the name too
+    assert services["worker"].argv[2] == "spark://node7:7077"
 
 
 # ---------------------------------------------------------------------- worker
@@ -297,10 +313,43 @@ def test_worker_bind_address(tmp_path):
     assert option_values(only(build_plan(s)).argv, "--host") == ["10.1.2.3"]
 
 
-def test_worker_spark_not_implemented(tmp_path):
+def test_spark_worker_argv_needs_and_probe(tmp_path):
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER="spark", MSPASS_SCHEDULER_ADDRESS="master",
+             SPARK_WORKER_CORES="3", SPARK_WORKER_MEMORY="2g", SPARK_WORKER_WEBUI_PORT="9081",
+             MSPASS_BIND_ADDRESS="10.0.0.8")
+    svc = only(build_plan(s))
+    assert svc.argv[1:3] == ["org.apache.spark.deploy.worker.Worker", "spark://master:7077"]
+    assert option_values(svc.argv, "--cores") == ["3"] and option_values(svc.argv, "--memory") == ["2g"]
+    assert option_values(svc.argv, "--work-dir") == [str(s.worker_dir)]
+    assert option_values(svc.argv, "--webui-port") == ["9081"]
+    assert [(p.host, p.port) for p in svc.needs] == [("master", 7077)]
+    assert svc.probe.url == "http://10.0.0.8:9081/json/" and "masterwebuiurl" in svc.probe.expect
+
+
+def test_spark_worker_size_defaults_to_what_the_container_may_use(tmp_path, monkeypatch):
+    from mspass_roles import resources
+
+    monkeypatch.setattr(resources, "cpu_count", lambda: 3)
+    monkeypatch.setattr(resources, "memory_bytes", lambda: 6 << 30)
     s = make(tmp_path, role="worker", MSPASS_SCHEDULER="spark", MSPASS_SCHEDULER_ADDRESS="master")
-    with pytest.raises(NotImplementedError):
-        build_plan(s)
+    assert (s.spark_worker_cores, s.spark_worker_memory) == (3, "5120m")
+
+
+def test_spark_frontend_writes_the_driver_configuration(tmp_path):
+    s = make(tmp_path, role="frontend", MSPASS_SCHEDULER="spark", MSPASS_SCHEDULER_ADDRESS="master:7000",
+             MSPASS_DB_ADDRESS="db", MSPASS_SPARK_DRIVER_HOST="frontend1", MSPASS_SPARK_DRIVER_PORT="7100",
+             MSPASS_SPARK_BLOCKMANAGER_PORT="7101")
+    svc = only(build_plan(s))
+    svc.before_start()
+    conf_dir = Path(svc.env["SPARK_CONF_DIR"])
+    conf = dict(line.split(" ", 1) for line in (conf_dir / "spark-defaults.conf").read_text().splitlines())
+    assert conf["spark.master"] == "spark://master:7000"
+    assert conf["spark.driver.host"] == "frontend1"
+    assert (conf["spark.driver.port"], conf["spark.blockManager.port"]) == ("7100", "7101")
+    assert conf["spark.executorEnv.MSPASS_DB_URI"] == "mongodb://db:27017/"
+    assert svc.env["MSPASS_SCHEDULER"] == "spark" and svc.env["SPARK_MASTER_PORT"] == "7000"
+    svc.after_stop()
+    assert not conf_dir.exists()
 
 
 # ---------------------------------------------------------------------- frontend: batch

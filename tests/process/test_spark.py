@@ -1,0 +1,61 @@
+"""MSPASS_SCHEDULER=spark as real local processes: master, workers, db and frontend."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.helpers import require
+from tests.process.harness import NOTEBOOKS
+
+pytestmark = pytest.mark.process
+
+SPARK = {"MSPASS_SCHEDULER": "spark"}
+
+
+@pytest.fixture(autouse=True)
+def java():
+    require(shutil.which("java"), "a Java runtime (17+) on PATH for Spark")
+
+
+def test_spark_cluster_of_role_processes(roles):
+    master_addr = f"127.0.0.1:{roles.env['SPARK_MASTER_PORT']}"
+    db = roles.start("db", "db", MSPASS_NODE_NAME="db")
+    master = roles.start("master", "scheduler", MSPASS_NODE_NAME="master", **SPARK)
+    workers = [
+        roles.start(name, "worker", MSPASS_NODE_NAME=name, MSPASS_SCHEDULER_ADDRESS=master_addr,
+                    MSPASS_WORKER_DIR=str(roles.work / name), SPARK_WORKER_WEBUI_PORT=str(port), **SPARK)
+        for name, port in (("worker1", roles.env["SPARK_WORKER_WEBUI_PORT"]), ("worker2", roles.spare_ports[0]))
+    ]
+    for proc in (db, master, *workers):
+        proc.wait_ready()
+    assert "Spark master spark://127.0.0.1:" in master.output()
+
+    run = roles.start("frontend", "frontend", "--batch", str(NOTEBOOKS / "spark_roundtrip.ipynb"),
+                      "-p", "n_tasks", "40", "-p", "expect_workers", "2",
+                      MSPASS_DB_ADDRESS="127.0.0.1", MSPASS_SCHEDULER_ADDRESS=f"spark://{master_addr}", **SPARK)
+    assert run.wait_exit(300) == 0, run.output()
+
+    summary = json.loads((roles.work / "spark_roundtrip-summary.json").read_text())
+    assert summary["documents"] == 40 and summary["total"] == sum(i * i for i in range(40))
+    worker_dirs = sorted(w.split(":", 1)[1] for w in summary["workers"])
+    assert worker_dirs == [str(roles.work / "worker1"), str(roles.work / "worker2")]
+
+
+def test_all_in_one_with_spark(roles):
+    run = roles.start("all", "all", "--batch", str(NOTEBOOKS / "spark_roundtrip.ipynb"), "-p", "n_tasks", "16",
+                      **SPARK)
+    assert run.wait_exit(300) == 0, run.output()
+    out = run.output()
+    assert "scheduler ready: Spark master" in out and "worker ready: Spark worker" in out
+    assert json.loads((roles.work / "spark_roundtrip-summary.json").read_text())["documents"] == 16
+
+
+def test_spark_worker_waits_for_its_master(roles):
+    master_addr = f"127.0.0.1:{roles.env['SPARK_MASTER_PORT']}"
+    worker = roles.start("worker", "worker", MSPASS_SCHEDULER_ADDRESS=master_addr, **SPARK)
+    worker.wait_for("waiting up to 90 s for 127.0.0.1:")
+    roles.start("master", "scheduler", **SPARK).wait_ready()
+    worker.wait_ready()
