@@ -22,7 +22,7 @@ FERRETDB := .build/bin/ferretdb
 export PATH := $(CURDIR)/.build/bin:$(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help deps build run stop install run-local test test-unit test-process test-image test-cluster \
-        bench bench-image constraints clean clean-image
+        bench bench-image bench-schedulers constraints clean clean-image
 export IMAGE TAG BASE_IMAGE MSPASS_DB_ENGINE EXTRA_CA_CERT PLATFORM WORK_DIR JUPYTER_HOST_PORT RUN_NAME
 
 help: ## list targets and variables
@@ -78,6 +78,9 @@ bench: install ## startup time of `all` beside its slowest service started alone
 
 bench-image: install ## image size, build times, docker run -> healthy beside plain processes
 	$(BIN)/python bench/image.py
+
+bench-schedulers: install ## dask beside Spark: time to ready and a fixed small job, same cluster shape
+	$(BIN)/python bench/schedulers.py
 
 constraints: ## re-resolve constraints.txt (newest versions) with the image's Python (PIN_PYTHON)
 	rm -rf .build/pin-venv && $(PIN_PYTHON) -m venv .build/pin-venv

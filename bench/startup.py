@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,52 +21,20 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import TIMEOUT, environment, start_role, stop, wait_line  # noqa: E402
 
 from mspass_roles.probes import wait_until  # noqa: E402
 from mspass_roles.roles import build_plan, directories  # noqa: E402
 from mspass_roles.settings import Settings  # noqa: E402
-from tests.process.harness import free_ports  # noqa: E402
-
-TIMEOUT = 120
-
-
-def environment(tmp: Path) -> dict[str, str]:
-    ports = free_ports(4)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MSPASS_", "DASK_", "JUPYTER_"))}
-    env.update({
-        "MSPASS_WORK_DIR": str(tmp / "work"),
-        "MSPASS_RUN_DIR": str(tmp / "run"),
-        "MSPASS_BIND_ADDRESS": "127.0.0.1",
-        "MONGODB_PORT": str(ports[0]),
-        "DASK_SCHEDULER_PORT": str(ports[1]),
-        "DASK_DASHBOARD_PORT": str(ports[2]),
-        "JUPYTER_PORT": str(ports[3]),
-    })
-    (tmp / "work").mkdir()
-    return env
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def time_all(env: dict[str, str], tmp: Path) -> float:
-    out = tmp / "all.out"
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "mspass_roles", "all"], env=env, stdout=open(out, "wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_role(["all"], env, tmp / "all.out")
     try:
-        while not re.search(r"^mspass all: ready: ", out.read_text(), re.MULTILINE):
-            if proc.poll() is not None or time.monotonic() - t0 > TIMEOUT:
-                raise SystemExit(f"mspass-role all did not get ready:\n{out.read_text()}")
-            time.sleep(0.02)
+        wait_line(proc, tmp / "all.out", r"^mspass all: ready: ")
         return time.monotonic() - t0
     finally:
         stop(proc)

@@ -1,0 +1,64 @@
+"""Helpers shared by the benchmarks: loopback environments, role processes, stopping."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.process.harness import free_ports  # noqa: E402
+
+TIMEOUT = 180
+
+
+def environment(tmp: Path) -> dict[str, str]:
+    """A clean environment for roles on loopback, with fresh ports and dirs under tmp."""
+    ports = free_ports(4)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MSPASS_", "DASK_", "JUPYTER_"))}
+    env.update({
+        "MSPASS_WORK_DIR": str(tmp / "work"),
+        "MSPASS_RUN_DIR": str(tmp / "run"),
+        "MSPASS_BIND_ADDRESS": "127.0.0.1",
+        "MONGODB_PORT": str(ports[0]),
+        "DASK_SCHEDULER_PORT": str(ports[1]),
+        "DASK_DASHBOARD_PORT": str(ports[2]),
+        "JUPYTER_PORT": str(ports[3]),
+    })
+    (tmp / "work").mkdir(exist_ok=True)
+    return env
+
+
+def start_role(args: list[str], env: dict[str, str], out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mspass_roles", *args], env=env, stdout=open(out, "wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_line(proc: subprocess.Popen, out: Path, pattern: str, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not re.search(pattern, out.read_text(errors="replace"), re.MULTILINE):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"no {pattern!r} from {proc.args}:\n{out.read_text(errors='replace')}")
+        time.sleep(0.02)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def median(values: list[float]) -> float:
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
