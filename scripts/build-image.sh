@@ -12,6 +12,7 @@
 #                       the image); empty: none. Default: the host's bundle when present.
 #   PLATFORM            e.g. linux/arm64 (one platform per build); empty: this machine's
 #   DOCKER              docker command (docker)
+#   BUILD_ARGS          extra `docker build` arguments, e.g. --no-cache
 # Package indexes are read from this host's configuration (pip, go) at run time.
 set -euo pipefail
 
@@ -57,8 +58,9 @@ auto)
     fi
     ;;
 mongodb)
-    [ -n "${MONGODB_APT_SOURCE:-}" ] && [ -n "${MONGODB_APT_KEY_URL:-}" ] ||
+    if [ -z "${MONGODB_APT_SOURCE:-}" ] || [ -z "${MONGODB_APT_KEY_URL:-}" ]; then
         die "MSPASS_DB_ENGINE=mongodb needs MONGODB_APT_SOURCE and MONGODB_APT_KEY_URL (see README)"
+    fi
     ;;
 ferretdb) ;;
 *) die "MSPASS_DB_ENGINE='$MSPASS_DB_ENGINE' is not an engine; valid: auto, mongodb, ferretdb" ;;
@@ -88,6 +90,8 @@ if [ -n "$EXTRA_CA_CERT" ]; then
     args+=(--secret "id=ca,src=$EXTRA_CA_CERT")
 fi
 args+=(-t "$IMAGE:$TAG" -t "$IMAGE:$TAG-$MSPASS_DB_ENGINE")
+# shellcheck disable=SC2206 # BUILD_ARGS is a list of words on purpose
+args+=(${BUILD_ARGS:-})
 
 say "building $IMAGE:$TAG (engine $MSPASS_DB_ENGINE, FROM $BASE_IMAGE${PLATFORM:+, $PLATFORM})"
 start=$(date +%s)

@@ -22,7 +22,9 @@ DOCKER=${DOCKER:-docker}
 die() { printf 'run: ERROR: %s\n' "$*" >&2; exit 2; }
 
 "$DOCKER" image inspect "$IMAGE:$TAG" >/dev/null 2>&1 || die "no image $IMAGE:$TAG; build it with 'make build'"
-[ -d "$WORK_DIR" ] && [ -w "$WORK_DIR" ] || die "WORK_DIR=$WORK_DIR is not a writable directory"
+if [ ! -d "$WORK_DIR" ] || [ ! -w "$WORK_DIR" ]; then
+    die "WORK_DIR=$WORK_DIR is not a writable directory"
+fi
 if "$DOCKER" container inspect "$RUN_NAME" >/dev/null 2>&1; then
     die "a container named $RUN_NAME exists already; stop it with 'make stop' (or use RUN_NAME=other)"
 fi
