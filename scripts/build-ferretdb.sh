@@ -20,7 +20,9 @@ case $out in /*) ;; *) out="$PWD/$out" ;; esac # the build itself runs in anothe
 
 say() { echo "build-ferretdb: $*"; }
 
-if [ -x "$out" ] && "$out" --version 2>/dev/null | grep -qx "version: $FERRETDB_VERSION"; then
+# (outputs are captured, not piped: with pipefail, `| head` can kill the writer with SIGPIPE)
+installed=$("$out" --version 2>/dev/null || true)
+if [[ -x $out && $'\n'$installed$'\n' == *$'\n'"version: $FERRETDB_VERSION"$'\n'* ]]; then
     say "$out is already FerretDB $FERRETDB_VERSION"
     exit 0
 fi
@@ -54,6 +56,7 @@ say "building FerretDB $FERRETDB_VERSION for ${GOOS:-$(go env GOOS)}/${GOARCH:-$
 (cd "$work/src" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$out.tmp" ./cmd/ferretdb)
 mv "$out.tmp" "$out"
 if [ -z "${GOARCH:-}" ] || [ "${GOARCH}" = "$(go env GOHOSTARCH)" ]; then
-    "$out" --version | head -1
+    version=$("$out" --version)
+    echo "${version%%$'\n'*}"
 fi
 say "built $out"
