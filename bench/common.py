@@ -12,6 +12,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+# the project's FerretDB, also when a benchmark runs outside `make`
+os.environ["PATH"] = f"{REPO / '.build' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 
 from tests.process.harness import free_ports  # noqa: E402
 

@@ -144,6 +144,13 @@ def main() -> int:
     parser.add_argument("--skip-cold", action="store_true", help="skip the cold (no layer cache) build")
     opts = parser.parse_args()
     rows: list[tuple[str, str]] = []
+
+    class Rows(list):  # print each figure as soon as it is measured
+        def append(self, row):
+            print(f"  {row[0]:<52}{row[1]}", flush=True)
+            super().append(row)
+
+    rows = Rows()
     try:
         # ---- builds and sizes
         if not opts.skip_cold:

@@ -141,23 +141,33 @@ def run(role: str | None, args: list[str]) -> int:
 
 
 def health() -> int:
-    """Exit 0 when every service of this node's role answers its readiness probe."""
+    """Exit 0 when every service of this node's role answers its readiness probe.
+
+    The role may have come from the command line (`docker run mspass db`), which a
+    HEALTHCHECK does not see: without MSPASS_ROLE, any live role on this node counts.
+    """
     settings = load_settings()
     if isinstance(settings, int):
         return settings
-    data = state.read(state.state_path(settings))
-    if data is None:
-        print(f"unhealthy: no running {settings.role} role on {settings.node_name}")
-        return 1
-    if not data.get("ready"):
-        starting = [s["name"] for s in data["services"] if not s["ready"]] or ["(next service)"]
-        print(f"starting: waiting for {', '.join(starting)}")
+    if os.environ.get("MSPASS_ROLE"):
+        running = [d for d in [state.read(state.state_path(settings))] if d]
+    else:
+        running = state.live_on_node(settings)
+    if not running:
+        role = settings.role if os.environ.get("MSPASS_ROLE") else "mspass"
+        print(f"unhealthy: no running {role} role on {settings.node_name}")
         return 1
     healthy = True
-    for svc in data["services"]:
-        reason = Probe.from_dict(svc["probe"]).check() if svc.get("probe") else None
-        healthy &= reason is None
-        print(f"{svc['name']}: {'ok' if reason is None else 'FAILING: ' + reason}")
+    for data in running:
+        if not data.get("ready"):
+            starting = [s["name"] for s in data["services"] if not s["ready"]] or ["(next service)"]
+            print(f"{data['role']}: starting: waiting for {', '.join(starting)}")
+            healthy = False
+            continue
+        for svc in data["services"]:
+            reason = Probe.from_dict(svc["probe"]).check() if svc.get("probe") else None
+            healthy &= reason is None
+            print(f"{data['role']} {svc['name']}: {'ok' if reason is None else 'FAILING: ' + reason}")
     return 0 if healthy else 1
 
 

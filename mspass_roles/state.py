@@ -45,6 +45,16 @@ def read(path: Path) -> dict | None:
     return data
 
 
+def live_on_node(settings: Settings) -> list[dict]:
+    """The states of every live supervisor of this node, whatever its role."""
+    found = []
+    for path in sorted(settings.run_dir.glob(f"*-{settings.node_name}.json")):
+        data = read(path)
+        if data is not None and data.get("node") == settings.node_name:
+            found.append(data)
+    return found
+
+
 def remove(path: Path) -> None:
     try:
         path.unlink()
