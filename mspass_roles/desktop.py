@@ -1,0 +1,443 @@
+"""`mspass-desktop`: start, show and stop MsPASS on a laptop (Docker SDK for Python).
+
+    mspass-desktop up [WORKDIR]      the all-in-one container, WORKDIR as its work dir
+    mspass-desktop run NOTEBOOK      a batch run (in the running container, or a fresh one)
+    mspass-desktop down              stop it; the database shuts down cleanly
+
+Settings come from options, else from mspass-desktop.toml in the work dir, else from the
+user's config dir (~/.config/mspass/mspass-desktop.toml), else defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import time
+import webbrowser
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PROG = "mspass-desktop"
+LABEL = "io.mspass.desktop"
+CONFIG_NAME = "mspass-desktop.toml"
+SCHEDULERS = ("dask", "spark")
+HOME = "/home"  # the work dir inside the image
+STOP_TIMEOUT = 60  # seconds docker waits before killing: the database needs a clean stop
+
+
+class DesktopError(Exception):
+    """A problem to report in one message; `code` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Options:
+    workdir: Path
+    image: str = "mspass:latest"
+    name: str = "mspass"
+    scheduler: str = "dask"
+    port: int = 8888
+    dashboard_port: int = 8787
+    cpus: float | None = None
+    memory: str | None = None
+    browser: bool = True
+    db_volume: str | None = None
+
+
+# ---------------------------------------------------------------------- settings
+def config_files(workdir: Path) -> list[Path]:
+    user_dir = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "mspass"
+    return [workdir / CONFIG_NAME, user_dir / CONFIG_NAME]  # first found wins, key by key
+
+
+def load_config(workdir: Path) -> dict:
+    import tomllib
+
+    merged: dict = {}
+    known = {f.name for f in fields(Options)} - {"workdir"}
+    for path in reversed(config_files(workdir)):  # the work dir's file overrides the user's
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as err:
+            raise DesktopError(f"{path}: {err}", 2) from err
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise DesktopError(f"{path}: unknown setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}", 2)
+        merged.update(data)
+    return merged
+
+
+def resolve_options(args: argparse.Namespace) -> Options:
+    workdir = Path(getattr(args, "workdir", None) or os.getcwd()).expanduser().resolve()
+    values = load_config(workdir)
+    for field in fields(Options):
+        given = getattr(args, field.name, None)
+        if given is not None and field.name != "workdir":
+            values[field.name] = given
+    opts = Options(workdir=workdir, **values)
+    problems = []
+    if opts.scheduler not in SCHEDULERS:
+        problems.append(f"scheduler {opts.scheduler!r} is not one of {', '.join(SCHEDULERS)}")
+    for what in ("port", "dashboard_port"):
+        if not 1 <= int(getattr(opts, what)) <= 65535:
+            problems.append(f"{what} {getattr(opts, what)!r} is not a port (1-65535)")
+    if opts.cpus is not None and not float(opts.cpus) > 0:
+        problems.append(f"cpus {opts.cpus!r} must be a positive number")
+    if problems:
+        raise DesktopError("; ".join(problems), 2)
+    return opts
+
+
+def check_workdir(workdir: Path) -> None:
+    if not workdir.is_dir():
+        raise DesktopError(f"the work dir {workdir} does not exist or is not a directory", 2)
+    if not os.access(workdir, os.W_OK | os.X_OK):
+        raise DesktopError(f"the work dir {workdir} is not writable by you (uid {os.getuid()}); "
+                           "choose another directory or fix its permissions", 2)
+
+
+# ---------------------------------------------------------------------- docker
+def docker_client():
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        client = docker.from_env()
+        client.ping()
+        return client
+    except DockerException as err:
+        raise DesktopError(f"Docker is not running or not reachable ({err.__class__.__name__}). Start Docker "
+                           "(Docker Desktop, or `sudo service docker start`) and try again.") from err
+
+
+def find_image(client, image: str) -> None:
+    from docker.errors import ImageNotFound
+
+    try:
+        client.images.get(image)
+    except ImageNotFound as err:
+        raise DesktopError(f"the image {image} is not on this machine. Build it with `make build` in the MsPASS "
+                           f"container repository, or pass --image NAME.") from err
+
+
+def existing(client, name: str):
+    from docker.errors import NotFound
+
+    try:
+        return client.containers.get(name)
+    except NotFound:
+        return None
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(preferred: int, taken: set[int]) -> int:
+    """The preferred port if free on 127.0.0.1, else the next free one above it."""
+    port = preferred
+    while port in taken or not port_free(port):
+        port += 1
+        if port > 65535:
+            raise DesktopError(f"no free port from {preferred} up")
+    return port
+
+
+# ---------------------------------------------------------------------- the container
+def published_ports(opts: Options) -> dict[str, tuple[str, int]]:
+    """Container port -> (127.0.0.1, host port): loopback only, moved when taken."""
+    taken: set[int] = set()
+    ports = {}
+    for container_port, preferred in (("8888/tcp", opts.port), ("8787/tcp", opts.dashboard_port)):
+        host_port = free_port(preferred, taken)
+        if host_port != preferred:
+            print(f"{PROG}: port {preferred} is taken; using {host_port}", file=sys.stderr)
+        taken.add(host_port)
+        ports[container_port] = ("127.0.0.1", host_port)
+    if opts.scheduler == "spark":  # the dashboard port shows the Spark master's web UI
+        ports["8080/tcp"] = ports.pop("8787/tcp")
+    return ports
+
+
+def container_environment(opts: Options) -> dict[str, str]:
+    env = {"MSPASS_SCHEDULER": opts.scheduler, "MSPASS_NODE_NAME": opts.name}
+    if opts.memory:
+        env["MSPASS_DASK_WORKER_MEMORY_LIMIT"] = "auto"  # dask sizes itself from the cgroup limit
+    if opts.db_volume:
+        env["MSPASS_DB_DIR"] = "/data/db"
+    return env
+
+
+def container_kwargs(opts: Options) -> dict:
+    volumes = {str(opts.workdir): {"bind": HOME, "mode": "rw"}}
+    if opts.db_volume:
+        volumes[opts.db_volume] = {"bind": "/data/db", "mode": "rw"}
+    kwargs = {
+        "user": f"{os.getuid()}:{os.getgid()}",  # files in the work dir stay the user's
+        "volumes": volumes,
+        "environment": container_environment(opts),
+        "hostname": opts.name,
+        "labels": {LABEL: "1", f"{LABEL}.workdir": str(opts.workdir)},
+        "stop_signal": "SIGTERM",
+    }
+    if opts.cpus:
+        kwargs["nano_cpus"] = int(float(opts.cpus) * 1e9)
+    if opts.memory:
+        kwargs["mem_limit"] = opts.memory
+    return kwargs
+
+
+def prepare_db_volume(client, opts: Options) -> None:
+    """A named volume starts root-owned; give it to the user once."""
+    if not opts.db_volume:
+        return
+    client.volumes.create(opts.db_volume, labels={LABEL: "1"})
+    client.containers.run(opts.image, ["chown", f"{os.getuid()}:{os.getgid()}", "/data/db"], user="0:0",
+                          volumes={opts.db_volume: {"bind": "/data/db", "mode": "rw"}}, remove=True)
+
+
+def wait_healthy(container, timeout: float = 300) -> None:
+    """Wait for the role's ready line, then its health check passes; show progress."""
+    spinner = "|/-\\"
+    deadline = time.monotonic() + timeout
+    i = 0
+    while True:
+        container.reload()
+        if container.status != "running":
+            logs = container.logs(tail=60).decode(errors="replace")
+            raise DesktopError(f"the container stopped ({container.status}); its last lines:\n{logs}")
+        logs = container.logs().decode(errors="replace")
+        if " ready: " in logs and container.exec_run(["mspass-role", "health"]).exit_code == 0:
+            print("\r", end="", file=sys.stderr)
+            return
+        if time.monotonic() > deadline:
+            raise DesktopError(f"not healthy after {timeout:.0f} s; see `{PROG} logs`")
+        if sys.stderr.isatty():
+            print(f"\r{PROG}: starting {spinner[i % 4]}", end="", file=sys.stderr, flush=True)
+        i += 1
+        time.sleep(0.5)
+
+
+def urls(container) -> dict[str, str]:
+    container.reload()
+    ports = container.attrs["NetworkSettings"]["Ports"] or {}
+
+    def host_port(p: str) -> str | None:
+        bound = ports.get(p) or []
+        return bound[0]["HostPort"] if bound else None
+
+    token = ""
+    for line in container.logs().decode(errors="replace").splitlines():
+        if "/lab?token=" in line:
+            token = line.split("/lab?token=", 1)[1].strip()
+    out = {}
+    if host_port("8888/tcp"):
+        out["jupyter"] = f"http://127.0.0.1:{host_port('8888/tcp')}/lab" + (f"?token={token}" if token else "")
+    if host_port("8787/tcp"):
+        out["dashboard"] = f"http://127.0.0.1:{host_port('8787/tcp')}/status"
+    if host_port("8080/tcp"):
+        out["spark"] = f"http://127.0.0.1:{host_port('8080/tcp')}/"
+    return out
+
+
+def running_container(client, opts: Options):
+    container = existing(client, opts.name)
+    if container is None or container.status != "running":
+        raise DesktopError(f"MsPASS is not running (no running container {opts.name!r}); start it with "
+                           f"`{PROG} up`")
+    return container
+
+
+# ---------------------------------------------------------------------- commands
+def cmd_up(opts: Options) -> int:
+    check_workdir(opts.workdir)
+    client = docker_client()
+    find_image(client, opts.image)
+    found = existing(client, opts.name)
+    if found is not None:
+        state = "running" if found.status == "running" else f"stopped ({found.status})"
+        raise DesktopError(f"a container named {opts.name!r} exists already ({state}). "
+                           + (f"See `{PROG} url`, or stop it with `{PROG} down`." if found.status == "running"
+                              else f"Remove it with `docker rm {opts.name}`, or use --name."))
+    prepare_db_volume(client, opts)
+    container = client.containers.run(opts.image, detach=True, name=opts.name, ports=published_ports(opts),
+                                      **container_kwargs(opts))
+    try:
+        wait_healthy(container)
+    except BaseException:
+        container.remove(force=True)  # nothing half-started stays behind
+        raise
+    links = urls(container)
+    print(f"MsPASS is running (container {opts.name}, work dir {opts.workdir}).")
+    for what, url in links.items():
+        print(f"  {what:<10} {url}")
+    print(f"Stop it with `{PROG} down`.")
+    if opts.browser and "jupyter" in links:
+        webbrowser.open(links["jupyter"])
+    return 0
+
+
+def cmd_status(opts: Options) -> int:
+    container = existing(docker_client(), opts.name)
+    if container is None:
+        print(f"not running (no container {opts.name!r})")
+        return 1
+    health = container.attrs["State"].get("Health", {}).get("Status", "no health check")
+    print(f"container {opts.name}: {container.status} ({health}), image {container.image.tags[:1]}")
+    print(f"  work dir  {container.labels.get(f'{LABEL}.workdir', '?')}")
+    for what, url in urls(container).items():
+        print(f"  {what:<9} {url}")
+    return 0 if container.status == "running" else 1
+
+
+def cmd_url(opts: Options) -> int:
+    links = urls(running_container(docker_client(), opts))
+    print(links.get("jupyter", ""))
+    return 0
+
+
+def cmd_logs(opts: Options, follow: bool, service: str | None) -> int:
+    container = existing(docker_client(), opts.name)
+    if container is None:
+        raise DesktopError(f"no container {opts.name!r}")
+    if service is None:
+        stream = container.logs(stream=follow, follow=follow)
+        for chunk in ([stream] if isinstance(stream, bytes) else stream):
+            sys.stdout.write(chunk.decode(errors="replace"))
+            sys.stdout.flush()
+        return 0
+    workdir = Path(container.labels.get(f"{LABEL}.workdir", opts.workdir))
+    log = workdir / "logs" / f"{service}-{opts.name}.log"
+    if not log.is_file():
+        names = sorted(p.name.rsplit("-", 1)[0] for p in (workdir / "logs").glob(f"*-{opts.name}.log"))
+        raise DesktopError(f"no log for service {service!r}; services with logs: {', '.join(names) or 'none'}", 2)
+    argv = ["tail", "-n", "100"] + (["-f"] if follow else []) + [str(log)]
+    os.execvp(argv[0], argv)
+    return 0  # not reached
+
+
+def cmd_down(opts: Options) -> int:
+    container = existing(docker_client(), opts.name)
+    if container is None:
+        print(f"not running (no container {opts.name!r})")
+        return 0
+    print(f"stopping {opts.name} (the database shuts down cleanly) ...", file=sys.stderr)
+    container.stop(timeout=STOP_TIMEOUT)
+    code = container.wait()["StatusCode"]
+    container.remove()
+    print(f"stopped {opts.name}" + ("" if code == 0 else f" (exit code {code}; see its logs above)"))
+    return 0 if code == 0 else 1
+
+
+def cmd_run(opts: Options, notebook: str, extra: list[str], given_workdir: bool) -> int:
+    path = Path(notebook).expanduser().resolve()
+    client = docker_client()
+    container = existing(client, opts.name)
+    if container is not None and container.status == "running":
+        opts.workdir = Path(container.labels.get(f"{LABEL}.workdir", opts.workdir))
+    elif not given_workdir:  # a fresh container: the notebook's own directory is the work dir
+        opts.workdir = path.parent
+    try:
+        inside = Path(HOME) / path.relative_to(opts.workdir)
+    except ValueError as err:
+        raise DesktopError(f"{notebook} is not inside the work dir {opts.workdir}; put it there (the container "
+                           "sees only that directory)", 2) from err
+    if not path.is_file():
+        raise DesktopError(f"{notebook}: no such file", 2)
+    argv = ["--batch", str(inside), *extra]
+    if container is not None and container.status == "running":
+        result = client.api.exec_create(container.id, ["mspass-role", *argv], user=f"{os.getuid()}:{os.getgid()}")
+        for chunk in client.api.exec_start(result["Id"], stream=True):
+            sys.stdout.write(chunk.decode(errors="replace"))
+            sys.stdout.flush()
+        return client.api.exec_inspect(result["Id"])["ExitCode"]
+    check_workdir(opts.workdir)
+    find_image(client, opts.image)
+    kwargs = container_kwargs(opts)
+    kwargs["labels"] = {LABEL: "batch"}
+    prepare_db_volume(client, opts)
+    batch = client.containers.run(opts.image, argv, detach=True, **kwargs)
+    try:
+        for chunk in batch.logs(stream=True, follow=True):
+            sys.stdout.write(chunk.decode(errors="replace"))
+            sys.stdout.flush()
+        return batch.wait()["StatusCode"]
+    finally:
+        batch.remove(force=True)
+
+
+# ---------------------------------------------------------------------- entry point
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Start, show and stop MsPASS on this computer (Docker).",
+                                epilog=f"Settings may also come from {CONFIG_NAME} in the work dir or in "
+                                       "~/.config/mspass/; options win.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(sp, workdir_arg: bool = False):
+        if workdir_arg:
+            sp.add_argument("workdir", nargs="?", help="work dir mounted as /home (default: current directory)")
+        sp.add_argument("--name", help="container name (default: mspass)")
+        sp.add_argument("--image", help="image (default: mspass:latest)")
+        return sp
+
+    up = common(sub.add_parser("up", help="start the all-in-one container and print its URLs"), workdir_arg=True)
+    up.add_argument("--scheduler", choices=SCHEDULERS, help="dask (default) or spark")
+    up.add_argument("--port", type=int, help="Jupyter port on 127.0.0.1 (default 8888; the next free one if taken)")
+    up.add_argument("--dashboard-port", dest="dashboard_port", type=int,
+                    help="dask dashboard / Spark UI port (default 8787)")
+    up.add_argument("--cpus", type=float, help="CPUs the container may use (workers are sized to it)")
+    up.add_argument("--memory", help="memory the container may use, e.g. 8g (workers are sized to it)")
+    up.add_argument("--db-volume", dest="db_volume", help="keep the database in this docker volume, not WORKDIR/db")
+    up.add_argument("--no-browser", dest="browser", action="store_false", default=None,
+                    help="do not open a browser")
+    common(sub.add_parser("status", help="state, health and URLs"))
+    common(sub.add_parser("url", help="print the Jupyter URL with its token"))
+    logs = common(sub.add_parser("logs", help="the container's output, or one service's log"))
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("service", nargs="?", help="db, scheduler, worker, jupyter")
+    common(sub.add_parser("down", help="stop the container; the database shuts down cleanly"))
+    run = common(sub.add_parser("run", help="run a notebook or script in batch mode; its exit code is ours",
+                                usage=f"{PROG} run [options] NOTEBOOK [papermill options or script args]"))
+    run.add_argument("notebook", help="a .ipynb or .py file inside the work dir")
+    run.add_argument("extra", nargs=argparse.REMAINDER, help="papermill options (-p NAME VALUE) or script args")
+    run.add_argument("--scheduler", choices=SCHEDULERS)
+    run.add_argument("--workdir", help="work dir for a fresh container (default: the notebook's directory)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        opts = resolve_options(args)
+        if args.command == "up":
+            return cmd_up(opts)
+        if args.command == "status":
+            return cmd_status(opts)
+        if args.command == "url":
+            return cmd_url(opts)
+        if args.command == "logs":
+            return cmd_logs(opts, args.follow, args.service)
+        if args.command == "down":
+            return cmd_down(opts)
+        return cmd_run(opts, args.notebook, args.extra, given_workdir=args.workdir is not None)
+    except DesktopError as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return err.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
