@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .. import spark
+from .. import resources, spark
 from ..plan import Service
 from ..probes import DaskWorkersProbe, HttpProbe, TcpProbe
 from ..settings import Settings
@@ -23,8 +23,13 @@ def dask_worker(s: Settings) -> Service:
     # our defaults go first and only when the user did not give the option (theirs win)
     if not user.has("--name"):
         argv += ["--name", name]
+    nworkers = user.value("--nworkers") or "1"
+    count = int(nworkers) if nworkers.isdigit() and int(nworkers) > 0 else 1
     if not user.has("--memory-limit"):
-        argv += ["--memory-limit", s.memory_limit]
+        limit = s.memory_limit
+        if limit == "auto":  # dask's own 'auto' scales by its (possibly wrong) CPU count
+            limit = str(resources.memory_bytes() // count)
+        argv += ["--memory-limit", limit]
     if not user.has("--local-directory"):
         argv += ["--local-directory", str(s.worker_dir)]
     if not user.has("--death-timeout"):
@@ -32,9 +37,10 @@ def dask_worker(s: Settings) -> Service:
         argv += ["--death-timeout", f"{s.wait_timeout:g}"]
     if s.bind_address not in ("0.0.0.0", "") and not user.has("--host") and not user.has("--listen-address"):
         argv += ["--host", s.bind_address]
+    if not user.has("--nthreads") and nworkers.isdigit():
+        # dask misses CPU quotas on some cgroup v1 layouts (docker --cpus): size threads ourselves
+        argv += ["--nthreads", str(max(1, resources.cpu_count() // count))]
     argv += list(user.argv)
-    nworkers = user.value("--nworkers") or "1"
-    count = int(nworkers) if nworkers.isdigit() and int(nworkers) > 0 else 1
     return Service(
         name="worker",
         argv=argv,

@@ -554,3 +554,24 @@ def test_directories_per_role(tmp_path, role, extra, expected):
     s = make(tmp_path, role=role, **extra)
     names = {"work": s.work_dir, "logs": s.log_dir, "run": s.run_dir, "db": s.db_dir, "work/work": s.worker_dir}
     assert directories(s) == [names[n] for n in expected]
+
+
+def test_dask_worker_threads_follow_the_cpus_this_container_may_use(tmp_path, monkeypatch):
+    from mspass_roles import resources
+
+    monkeypatch.setattr(resources, "cpu_count", lambda: 4)
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched")
+    assert option_values(only(build_plan(s)).argv, "--nthreads") == ["4"]
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched", MSPASS_WORKER_ARG="--nworkers 2")
+    assert option_values(only(build_plan(s)).argv, "--nthreads") == ["2"]
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched", MSPASS_WORKER_ARG="--nthreads 3")
+    assert option_values(only(build_plan(s)).argv, "--nthreads") == ["3"]  # the user's, once
+
+
+def test_dask_worker_auto_memory_is_this_containers_memory(tmp_path, monkeypatch):
+    from mspass_roles import resources
+
+    monkeypatch.setattr(resources, "memory_bytes", lambda: 8 << 30)
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched", MSPASS_DASK_WORKER_MEMORY_LIMIT="auto",
+             MSPASS_WORKER_ARG="--nworkers 2")
+    assert option_values(only(build_plan(s)).argv, "--memory-limit") == [str(4 << 30)]
