@@ -130,6 +130,10 @@ def run(role: str | None, args: list[str]) -> int:
                   "against them", flush=True)
         else:
             plan = build_plan(settings, batch)
+            twin = state.read(state.state_path(settings))
+            if twin:
+                raise BatchError(f"a {settings.role} role already runs on node {settings.node_name!r} (pid "
+                                 f"{twin['pid']}); give this one another MSPASS_NODE_NAME")
     except (BatchError, NotImplementedError) as err:
         return fail([str(err)], "cannot run")
     for path in directories(settings):

@@ -71,3 +71,13 @@ def test_sigterm_while_waiting_stops_promptly(roles):
     frontend.signal(signal.SIGTERM)
     assert frontend.wait_exit(20) == 0
     assert not list(Path(roles.tmp / "run").glob("frontend-*.json"))
+
+
+def test_a_second_role_with_the_same_node_name_is_refused(roles):
+    roles.start("scheduler", "scheduler").wait_ready()
+    first = roles.start("worker1", "worker", MSPASS_NODE_NAME="n1", MSPASS_SCHEDULER_ADDRESS="127.0.0.1")
+    first.wait_ready()
+    second = roles.start("worker2", "worker", MSPASS_NODE_NAME="n1", MSPASS_SCHEDULER_ADDRESS="127.0.0.1")
+    assert second.wait_exit(60) == 2
+    assert "a worker role already runs on node 'n1'" in second.output()
+    assert first.proc.poll() is None
