@@ -15,13 +15,14 @@ PYTHON           ?= python3#                 interpreter for the virtualenv (>= 
 VENV             ?= .venv#                   virtualenv with mspass_roles and its test tools
 PYTEST_ARGS      ?=#                         extra pytest arguments, e.g. -x -k batch
 PIN_PYTHON       ?= /usr/bin/python3#        constraints: the same Python version as the image's
+APPTAINER        ?= apptainer#               apptainer or singularity; when absent, the helper image runs it
 
 BIN := $(VENV)/bin
 FERRETDB := .build/bin/ferretdb
 # the project's FerretDB and virtualenv come first for every target
 export PATH := $(CURDIR)/.build/bin:$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help deps build run stop install run-local test test-unit test-process test-image test-cluster \
+.PHONY: help deps build run stop install run-local test test-unit test-process test-image test-cluster test-desktop test-sif apptainer-image sif \
         bench bench-image bench-schedulers constraints clean clean-image
 export IMAGE TAG BASE_IMAGE MSPASS_DB_ENGINE EXTRA_CA_CERT PLATFORM WORK_DIR JUPYTER_HOST_PORT RUN_NAME
 
@@ -42,6 +43,14 @@ build: deps ## build IMAGE:TAG (engine MSPASS_DB_ENGINE; base image made locally
 
 run: build ## all-in-one container with WORK_DIR as /home; prints the Jupyter URL when healthy
 	scripts/run-container.sh
+
+apptainer-image: deps ## helper image with Debian sid's Apptainer, for machines without it
+	scripts/make-base-image.sh mspass-base:sid
+	DOCKER_BUILDKIT=1 docker build -q -f scripts/apptainer.Dockerfile -t mspass-apptainer:sid scripts >/dev/null
+	@echo "apptainer-image: mspass-apptainer:sid ($$(docker run --rm mspass-apptainer:sid))"
+
+sif: build $(if $(shell command -v $(APPTAINER)),,apptainer-image) ## build/mspass_TAG.sif from the image, and its sha256
+	APPTAINER=$(APPTAINER) scripts/build-sif.sh
 
 stop: ## stop the container of `make run` (the database shuts down cleanly)
 	docker stop -t 60 $(RUN_NAME) >/dev/null && docker rm $(RUN_NAME) >/dev/null && echo "stopped $(RUN_NAME)"
@@ -72,6 +81,12 @@ test-image: install ## tier 3: the image (PID 1, labels, health states, user mod
 
 test-cluster: install ## tier 4: role containers on a docker network (db, scheduler, worker1/2, frontend); needs `make build`
 	MSPASS_IMAGE=$(IMAGE):$(TAG) $(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS)
+
+test-sif: install ## the SIF under Apptainer as a non-root user (all-in-one, roles on one node, bad dirs); needs `make sif`
+	SIF_NAME=mspass_$(TAG).sif $(BIN)/python -m pytest tests/sif $(PYTEST_ARGS)
+
+test-desktop: install ## mspass-desktop against the real Docker engine; needs `make build`
+	MSPASS_IMAGE=$(IMAGE):$(TAG) $(BIN)/python -m pytest tests/desktop $(PYTEST_ARGS)
 
 bench: install ## startup time of `all` beside its slowest service started alone
 	$(BIN)/python bench/startup.py
