@@ -1,0 +1,430 @@
+"""`mspass-hpc`: a MsPASS virtual cluster on the nodes of a Slurm job.
+
+Run from a job script (scripts/template/run_mspass.sh) on the job's first node, with the
+host's python3 (>= 3.10, standard library only). It reads the allocation, assigns roles
+to nodes from a small layout, starts one container per role per node with `srun` and
+Apptainer/Singularity, writes the connection info to the work dir, waits until every
+role answers, runs the notebook (or Jupyter), and stops everything, the database last,
+when the notebook ends or the job is signalled (scancel, or `#SBATCH --signal` before
+walltime). `--dry-run` prints the exact commands instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .probes import HttpProbe, Probe, TcpProbe, wait_until
+
+PROG = "mspass-hpc"
+SCHEDULERS = ("dask", "spark")
+#: variables of the contract a role container receives from this job's environment
+FORWARDED = re.compile(r"^(MSPASS_|MONGODB_PORT$|DASK_|SPARK_|JUPYTER_PORT$)")
+#: variables of the job script itself, meaningless inside a container
+HOST_SIDE = {"MSPASS_CONTAINER", "MSPASS_RUNSCRIPT", "MSPASS_HPC_ARGS", "MSPASS_CONTAINER_RUNTIME", "MSPASS_PYTHON",
+             "MSPASS_LAUNCHER_EXTRA"}
+PORT_NAMES = ("MONGODB_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT", "JUPYTER_PORT", "SPARK_MASTER_PORT",
+              "SPARK_MASTER_WEBUI_PORT", "SPARK_WORKER_WEBUI_PORT", "MSPASS_SPARK_DRIVER_PORT",
+              "MSPASS_SPARK_BLOCKMANAGER_PORT")
+DEFAULT_PORTS = (27017, 8786, 8787, 8888, 7077, 8080, 8081, 7078, 7079)
+STOP_GRACE = 90.0  # seconds for srun steps to end after SIGTERM; the database needs its time
+
+
+class HpcError(Exception):
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+# ---------------------------------------------------------------------- hostlists
+def expand_hostlist(text: str) -> list[str]:
+    """Slurm's compact host lists: 'c[001-003,010],gpu1' -> c001 c002 c003 c010 gpu1."""
+    hosts: list[str] = []
+    for item in _split_top_level(text.strip()):
+        match = re.fullmatch(r"([^\[\]]*)\[([^\[\]]+)\](.*)", item)
+        if not match:
+            if not re.fullmatch(r"[A-Za-z0-9._-]+", item):
+                raise HpcError(f"cannot read host list {text!r} at {item!r}")
+            hosts.append(item)
+            continue
+        prefix, ranges, rest = match.groups()
+        for part in ranges.split(","):
+            lo, _, hi = part.partition("-")
+            if not lo.isdigit() or (hi and not hi.isdigit()):
+                raise HpcError(f"cannot read host list {text!r} at {part!r}")
+            width = len(lo)
+            for n in range(int(lo), int(hi or lo) + 1):
+                for tail in expand_hostlist(rest) if rest else [""]:
+                    hosts.append(f"{prefix}{n:0{width}d}{tail}")
+    return hosts
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside brackets."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return [i for i in items if i]
+
+
+# ---------------------------------------------------------------------- the plan
+@dataclass
+class Layout:
+    scheduler: str = "dask"
+    primary: int = 0  # index of the node that runs scheduler, db and frontend
+    worker_on_primary: bool = False
+    workers_per_node: int = 1  # dask worker processes per worker node (--nworkers)
+    ports: str = "auto"  # auto: per-job ports, so two jobs on one node do not collide
+    all_in_one: bool = False  # role `all` on the primary node only
+
+
+@dataclass
+class Launch:
+    role: str
+    nodes: list[str]
+    env: dict[str, str]  # settings for the role, passed as APPTAINERENV_/SINGULARITYENV_
+    args: list[str] = field(default_factory=list)  # arguments of the entrypoint
+    foreground: bool = False  # the frontend's batch run: its exit code is the job's
+
+
+def job_ports(job_id: str, mode: str, env: dict[str, str]) -> dict[str, str]:
+    """Ports for this job: the user's where set, else defaults or a per-job block."""
+    if mode == "default":
+        chosen = dict(zip(PORT_NAMES, DEFAULT_PORTS))
+    elif mode == "auto":
+        # ten ports per job between 20000 and 39999, from the job id
+        base = 20000 + (int(re.sub(r"\D", "", job_id) or 0) % 2000) * 10
+        chosen = {name: base + i for i, name in enumerate(PORT_NAMES)}
+    else:
+        raise HpcError(f"ports={mode!r}; valid: auto, default")
+    return {name: env.get(name) or str(port) for name, port in chosen.items()}
+
+
+def plan(layout: Layout, nodes: list[str], env: dict[str, str], job_id: str,
+         notebook: str | None, notebook_args: list[str] | None = None) -> list[Launch]:
+    if layout.scheduler not in SCHEDULERS:
+        raise HpcError(f"scheduler={layout.scheduler!r}; valid: {', '.join(SCHEDULERS)}")
+    if not 0 <= layout.primary < len(nodes):
+        raise HpcError(f"primary={layout.primary} but the job has {len(nodes)} node(s)")
+    primary = nodes[layout.primary]
+    host = primary + env.get("HOSTNAME_BASE", "")
+    common = {k: v for k, v in env.items() if FORWARDED.match(k) and k not in HOST_SIDE}
+    common.update(job_ports(job_id, layout.ports, env))
+    common["MSPASS_SCHEDULER"] = layout.scheduler
+    batch = ["--batch", notebook, *(notebook_args or [])] if notebook else []
+    if layout.all_in_one:
+        return [Launch("all", [primary], {**common, "MSPASS_ROLE": "all"}, batch, foreground=bool(notebook))]
+
+    port = common["SPARK_MASTER_PORT"] if layout.scheduler == "spark" else common["DASK_SCHEDULER_PORT"]
+    addresses = {"MSPASS_DB_ADDRESS": f"{host}:{common['MONGODB_PORT']}",
+                 "MSPASS_SCHEDULER_ADDRESS": f"{host}:{port}"}
+    workers = [n for n in nodes if n != primary or layout.worker_on_primary]
+    if not workers:
+        raise HpcError("no node is left for workers: ask for more nodes or set worker_on_primary")
+    worker_env = {**common, "MSPASS_ROLE": "worker", **addresses}
+    if layout.workers_per_node > 1 and layout.scheduler == "dask":
+        worker_env["MSPASS_WORKER_ARG"] = f"{common.get('MSPASS_WORKER_ARG', '')} " \
+                                          f"--nworkers {layout.workers_per_node}".strip()
+    return [
+        Launch("db", [primary], {**common, "MSPASS_ROLE": "db"}),
+        Launch("scheduler", [primary], {**common, "MSPASS_ROLE": "scheduler"}),
+        Launch("worker", workers, worker_env),
+        Launch("frontend", [primary], {**common, "MSPASS_ROLE": "frontend", **addresses}, batch,
+               foreground=bool(notebook)),
+    ]
+
+
+def runtime_argv(launch: Launch, runtime: str, container: str) -> list[str]:
+    """srun places one task per node of the launch; --overlap lets steps share nodes."""
+    nodes = launch.nodes
+    return ["srun", f"--nodes={len(nodes)}", f"--ntasks={len(nodes)}", "--ntasks-per-node=1",
+            f"--nodelist={','.join(nodes)}", "--overlap", f"--job-name=mspass-{launch.role}",
+            runtime, "run", "--no-eval", container, *launch.args]
+
+
+def runtime_env(launch: Launch, runtime: str) -> dict[str, str]:
+    prefix = "SINGULARITYENV_" if Path(runtime).name == "singularity" else "APPTAINERENV_"
+    return {prefix + k: v for k, v in launch.env.items()}
+
+
+def probes_for(launch: Launch, layout: Layout, host: str) -> list[Probe]:
+    """What says a role is up, asked from this node with the standard library only."""
+    e = launch.env
+    if launch.role == "db":
+        return [TcpProbe(host, int(e["MONGODB_PORT"]))]
+    if launch.role == "scheduler" and layout.scheduler == "dask":
+        return [HttpProbe(f"http://{host}:{e['DASK_DASHBOARD_PORT']}/health", expect="ok")]
+    if launch.role == "scheduler":
+        return [HttpProbe(f"http://{host}:{e['SPARK_MASTER_WEBUI_PORT']}/json/", expect='"ALIVE"')]
+    if launch.role == "worker":
+        count = len(launch.nodes) * (layout.workers_per_node if layout.scheduler == "dask" else 1)
+        if layout.scheduler == "dask":
+            return [WorkerCountProbe(f"http://{host}:{e['DASK_DASHBOARD_PORT']}/json/identity.json",
+                                     "n_workers", count)]
+        return [WorkerCountProbe(f"http://{host}:{e['SPARK_MASTER_WEBUI_PORT']}/json/", "aliveworkers", count)]
+    if launch.role in ("frontend", "all") and not launch.foreground:
+        return [HttpProbe(f"http://{host}:{e['JUPYTER_PORT']}/api", expect="version")]
+    return []
+
+
+@dataclass
+class WorkerCountProbe(Probe):
+    """A scheduler's JSON page reports at least `count` workers."""
+
+    kind = "worker-count"
+    url: str
+    key: str
+    count: int
+    timeout: float = 5.0
+
+    def check(self) -> str | None:
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout) as resp:  # noqa: S310 - our URL
+                have = int(json.load(resp).get(self.key, 0))
+        except (OSError, ValueError) as err:
+            return f"{self.url}: {err}"
+        return None if have >= self.count else f"{have} of {self.count} workers registered"
+
+    def describe(self) -> str:
+        return f"{self.count} worker(s) registered"
+
+
+# ---------------------------------------------------------------------- running
+class Launcher:
+    def __init__(self, layout: Layout, launches: list[Launch], runtime: str, container: str, nodes: list[str],
+                 job_id: str, work_dir: Path, log_dir: Path, wait_timeout: float):
+        self.layout = layout
+        self.launches = launches
+        self.runtime = runtime
+        self.container = container
+        self.nodes = nodes
+        self.job_id = job_id
+        self.work_dir = work_dir
+        self.log_dir = log_dir
+        self.wait_timeout = wait_timeout
+        self.host = nodes[layout.primary] + os.environ.get("HOSTNAME_BASE", "")
+        self.steps: list[tuple[Launch, subprocess.Popen, Path]] = []
+        self.signal_received: int | None = None
+
+    def say(self, msg: str) -> None:
+        print(f"{PROG}: {msg}", flush=True)
+
+    def _on_signal(self, signum, _frame) -> None:
+        if self.signal_received is None:
+            self.signal_received = signum
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        try:
+            for launch in self.launches:
+                code = self._start(launch)
+                if code is not None:
+                    return code
+            self.say(f"every role is ready ({time.monotonic() - t0:.1f} s since launch)")
+            self._write_info("running")
+            return self._wait()
+        finally:
+            self._stop_all()
+            self._write_info("ended")
+
+    def _start(self, launch: Launch) -> int | None:
+        out = self.log_dir / f"hpc-{self.job_id}-{launch.role}.out"
+        env = {**os.environ, **runtime_env(launch, self.runtime)}
+        argv = runtime_argv(launch, self.runtime, self.container)
+        self.say(f"starting {launch.role} on {','.join(launch.nodes)}")
+        if launch.foreground:  # its output is the job's output
+            proc = subprocess.Popen(argv, env=env, start_new_session=True)
+        else:
+            proc = subprocess.Popen(argv, env=env, stdout=open(out, "ab"), stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        self.steps.append((launch, proc, out))
+        deadline = time.monotonic() + self.wait_timeout
+        for probe in probes_for(launch, self.layout, self.host):
+            reason = wait_until(probe, deadline, max_interval=1.0, abort=self._abort)
+            if reason is not None:
+                if self.signal_received is not None:
+                    return 128 + self.signal_received
+                self.say(f"ERROR: {launch.role} on {','.join(launch.nodes)} not ready: {reason}")
+                self._show(out)
+                return 1
+            self.say(f"{launch.role} ready: {probe.describe()}")
+        if launch.role in ("frontend", "all") and not launch.foreground:
+            self._print_tunnel(launch, out)
+        return None
+
+    def _abort(self) -> str | None:
+        if self.signal_received is not None:
+            return f"signal {signal.Signals(self.signal_received).name}"
+        for launch, proc, _ in self.steps:
+            if proc.poll() is not None and not launch.foreground:
+                return f"the {launch.role} step ended with code {proc.returncode}"
+        return None
+
+    def _wait(self) -> int:
+        """Until the batch run ends (its code), a role step dies (1), or a signal (128+N)."""
+        while True:
+            for launch, proc, out in self.steps:
+                code = proc.poll()
+                if code is None:
+                    continue
+                if launch.foreground:
+                    self.say(f"the notebook run ended with code {code}")
+                    return code
+                self.say(f"ERROR: the {launch.role} step ended with code {code}")
+                self._show(out)
+                return code or 1
+            if self.signal_received is not None:
+                self.say(f"received {signal.Signals(self.signal_received).name}: stopping every role")
+                return 128 + self.signal_received
+            time.sleep(0.5)
+
+    def _stop_all(self) -> None:
+        """Reverse order, so the database stops last; srun passes SIGTERM to its tasks."""
+        for launch, proc, _ in reversed(self.steps):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    self.say(f"WARNING: {launch.role} did not stop within {STOP_GRACE:.0f} s; killing it")
+                    proc.kill()
+                    proc.wait()
+                self.say(f"{launch.role} stopped")
+
+    def _show(self, out: Path) -> None:
+        try:
+            lines = out.read_text(errors="replace").splitlines()[-30:]
+        except OSError:
+            return
+        for line in lines:
+            print(f"  | {line}", flush=True)
+
+    def _token(self, out: Path, deadline: float) -> str:
+        while time.monotonic() < deadline:
+            match = re.search(r"/lab\?token=([\w.~-]+)", out.read_text(errors="replace"))
+            if match:
+                return match.group(1)
+            time.sleep(0.2)
+        return ""
+
+    def _print_tunnel(self, launch: Launch, out: Path) -> None:
+        e = launch.env
+        token = self._token(out, time.monotonic() + 10)
+        login = os.environ.get("SLURM_SUBMIT_HOST", "LOGIN_NODE")
+        ui = e["SPARK_MASTER_WEBUI_PORT"] if self.layout.scheduler == "spark" else e["DASK_DASHBOARD_PORT"]
+        self.say("Jupyter runs on the compute node. From your computer:\n"
+                 f"    ssh -N -L 8888:{self.host}:{e['JUPYTER_PORT']} -L 8787:{self.host}:{ui} {login}\n"
+                 f"  then open http://localhost:8888/lab{'?token=' + token if token else ''}"
+                 f" (dashboard: http://localhost:8787/)")
+
+    def _write_info(self, state: str) -> None:
+        e = self.launches[0].env
+        port = e["SPARK_MASTER_PORT"] if self.layout.scheduler == "spark" else e["DASK_SCHEDULER_PORT"]
+        info = {
+            "job_id": self.job_id,
+            "state": state,
+            "nodes": self.nodes,
+            "layout": asdict(self.layout),
+            "roles": [{"role": launch.role, "nodes": launch.nodes} for launch in self.launches],
+            "db": f"mongodb://{self.host}:{e['MONGODB_PORT']}/",
+            "scheduler": f"{'spark' if self.layout.scheduler == 'spark' else 'tcp'}://{self.host}:{port}",
+            "jupyter": f"http://{self.host}:{e['JUPYTER_PORT']}/lab",
+        }
+        path = self.work_dir / f"mspass-job-{self.job_id}.json"
+        try:
+            path.write_text(json.dumps(info, indent=1))
+        except OSError as err:
+            self.say(f"WARNING: cannot write {path}: {err}")
+
+
+# ---------------------------------------------------------------------- entry point
+def allocation(env: dict[str, str]) -> list[str]:
+    text = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
+    if not text:
+        raise HpcError("not inside a Slurm job: SLURM_JOB_NODELIST is not set (submit with sbatch, or use "
+                       "salloc)")
+    return expand_hostlist(text)
+
+
+def find_runtime(env: dict[str, str]) -> str:
+    wanted = env.get("MSPASS_CONTAINER_RUNTIME")
+    for name in ([wanted] if wanted else ["apptainer", "singularity"]):
+        if shutil.which(name):
+            return name
+    raise HpcError(f"no container runtime: {wanted or 'apptainer or singularity'} is not on PATH "
+                   "(load its module, or set MSPASS_CONTAINER_RUNTIME)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the roles on this job's nodes; run NOTEBOOK, or Jupyter without one",
+                         usage=f"{PROG} run [options] [NOTEBOOK [papermill options]]")
+    run.add_argument("--scheduler", choices=SCHEDULERS, help="default: MSPASS_SCHEDULER, else dask")
+    run.add_argument("--primary", type=int, default=0, help="index of the node for scheduler, db, frontend")
+    run.add_argument("--worker-on-primary", action="store_true", help="also run a worker on the primary node")
+    run.add_argument("--workers-per-node", type=int, default=1, help="dask worker processes per worker node")
+    run.add_argument("--ports", choices=("auto", "default"), default="auto",
+                     help="auto (default): a block of ports from the job id; default: the usual ports")
+    run.add_argument("--all-in-one", action="store_true", help="one all-in-one container on the primary node")
+    run.add_argument("--dry-run", action="store_true", help="print the commands, start nothing")
+    run.add_argument("notebook", nargs="?", help="notebook or script to run in batch mode (in the work dir)")
+    run.add_argument("notebook_args", nargs=argparse.REMAINDER, help="papermill options or script arguments")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    env = dict(os.environ)
+    try:
+        layout = Layout(scheduler=args.scheduler or env.get("MSPASS_SCHEDULER") or "dask", primary=args.primary,
+                        worker_on_primary=args.worker_on_primary, workers_per_node=args.workers_per_node,
+                        ports=args.ports, all_in_one=args.all_in_one)
+        nodes = allocation(env)
+        job_id = env.get("SLURM_JOB_ID", "0")
+        container = env.get("MSPASS_CONTAINER", "")
+        if not container:
+            raise HpcError("MSPASS_CONTAINER is not set; valid: the path of the MsPASS SIF (see mspass_setup.sh)")
+        if args.dry_run:  # print what would run, even where no runtime is installed
+            runtime = env.get("MSPASS_CONTAINER_RUNTIME") or "apptainer"
+        else:
+            runtime = find_runtime(env)
+        if not args.dry_run and not Path(container).is_file():
+            raise HpcError(f"MSPASS_CONTAINER={container!r}: no such file")
+        launches = plan(layout, nodes, env, job_id, args.notebook, args.notebook_args)
+    except HpcError as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return err.code
+    if args.dry_run:
+        print(f"# nodes: {' '.join(nodes)}; layout: {asdict(layout)}")
+        for launch in launches:
+            env_words = [f"{k}={shlex.quote(v)}" for k, v in sorted(runtime_env(launch, runtime).items())]
+            tail = "" if launch.foreground else " &"
+            print(" ".join(env_words + [shlex.join(runtime_argv(launch, runtime, container))]) + tail)
+        return 0
+    work_dir = Path(env.get("MSPASS_WORK_DIR") or os.getcwd())
+    log_dir = Path(env.get("MSPASS_LOG_DIR") or work_dir / "logs")
+    wait = float(env.get("MSPASS_WAIT_TIMEOUT") or 300)
+    return Launcher(layout, launches, runtime, container, nodes, job_id, work_dir, log_dir, wait).run()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

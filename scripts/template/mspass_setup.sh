@@ -1,0 +1,34 @@
+#!/bin/bash
+# MsPASS job settings, sourced by job_script.sh. Make a private copy next to your
+# notebooks and edit the lines marked EDIT; nothing else needs changing.
+
+# EDIT: the MsPASS SIF (`make sif` builds build/mspass_latest.sif; copy it to the cluster)
+export MSPASS_CONTAINER=$HOME/mspass/mspass_latest.sif # EDIT
+
+# EDIT: the script that starts the virtual cluster: run_mspass.sh (roles on several nodes)
+# or single_node.sh (everything on one node), from this checkout's scripts/template/.
+# Keep it in the checkout: it finds the launcher (mspass_roles) relative to itself.
+export MSPASS_RUNSCRIPT=$HOME/mspass/scripts/template/run_mspass.sh # EDIT
+
+# EDIT: file systems the containers must see (data, work and scratch areas), comma-separated.
+# Your home directory and the current directory are bound anyway.
+export APPTAINER_BIND=/scratch # EDIT
+export SINGULARITY_BIND=$APPTAINER_BIND # the same for Singularity
+
+# The run directory (your notebooks) and where the database, logs and worker scratch go.
+# Defaults: the directory you submit from, and db/, logs/, work/ under it.
+export MSPASS_WORK_DIR=${SLURM_SUBMIT_DIR:-$PWD}
+export MSPASS_DB_DIR=$MSPASS_WORK_DIR/db
+export MSPASS_LOG_DIR=$MSPASS_WORK_DIR/logs
+export MSPASS_WORKER_DIR=$MSPASS_WORK_DIR/work
+
+# Optional: dask (default) or spark; `apptainer` or `singularity` (default: whichever exists)
+export MSPASS_SCHEDULER=dask
+# export MSPASS_CONTAINER_RUNTIME=singularity
+
+# Optional: launcher options, e.g. "--worker-on-primary", "--workers-per-node 4",
+# "--ports default" (the usual ports instead of a per-job block); see run_mspass.sh --help
+export MSPASS_HPC_ARGS=""
+
+# Optional: the domain of the login node, for the ssh command printed in interactive jobs
+export HOSTNAME_BASE=""

@@ -1,0 +1,121 @@
+"""The HPC launcher's pure logic: host lists, layouts, ports, and the commands it runs."""
+
+import shlex
+
+import pytest
+
+from mspass_roles import hpc
+
+
+@pytest.mark.parametrize("text,hosts", [
+    ("c1", ["c1"]),
+    ("c[1-3]", ["c1", "c2", "c3"]),
+    ("c[001-003,010]", ["c001", "c002", "c003", "c010"]),
+    ("c[8-10]", ["c8", "c9", "c10"]),
+    ("gpu[01-02],c5,login-1", ["gpu01", "gpu02", "c5", "login-1"]),
+    ("rack[1-2]-n[1-2]", ["rack1-n1", "rack1-n2", "rack2-n1", "rack2-n2"]),
+    ("c101-[1-2]", ["c101-1", "c101-2"]),
+])
+def test_expand_hostlist(text, hosts):
+    assert hpc.expand_hostlist(text) == hosts
+
+
+@pytest.mark.parametrize("text", ["c[1-x]", "c[a]", "c 1"])
+def test_unreadable_hostlists_are_errors(text):
+    with pytest.raises(hpc.HpcError, match="cannot read host list"):
+        hpc.expand_hostlist(text)
+
+
+ENV = {"MSPASS_WORK_DIR": "/shared/w", "MSPASS_CONTAINER": "/sif/m.sif", "MSPASS_RUNSCRIPT": "/x/run.sh",
+       "HOME": "/home/u"}
+
+
+def roles(launches):
+    return [(launch.role, launch.nodes) for launch in launches]
+
+
+def test_default_layout_puts_services_on_the_first_node_and_workers_elsewhere():
+    launches = hpc.plan(hpc.Layout(), ["c1", "c2", "c3"], ENV, "42", "nb.ipynb", ["-p", "x", "1"])
+    assert roles(launches) == [("db", ["c1"]), ("scheduler", ["c1"]), ("worker", ["c2", "c3"]),
+                               ("frontend", ["c1"])]
+    frontend = launches[-1]
+    assert frontend.foreground and frontend.args == ["--batch", "nb.ipynb", "-p", "x", "1"]
+    assert frontend.env["MSPASS_DB_ADDRESS"] == f"c1:{frontend.env['MONGODB_PORT']}"
+    assert frontend.env["MSPASS_SCHEDULER_ADDRESS"] == f"c1:{frontend.env['DASK_SCHEDULER_PORT']}"
+    assert launches[2].env["MSPASS_SCHEDULER_ADDRESS"] == frontend.env["MSPASS_SCHEDULER_ADDRESS"]
+    assert all(launch.env["MSPASS_WORK_DIR"] == "/shared/w" for launch in launches)
+    # what only the job script needs stays out of the containers
+    assert all("MSPASS_CONTAINER" not in launch.env and "HOME" not in launch.env for launch in launches)
+
+
+def test_layout_options():
+    layout = hpc.Layout(primary=1, worker_on_primary=True, workers_per_node=4)
+    launches = hpc.plan(layout, ["c1", "c2", "c3"], ENV, "42", None)
+    assert roles(launches) == [("db", ["c2"]), ("scheduler", ["c2"]), ("worker", ["c1", "c2", "c3"]),
+                               ("frontend", ["c2"])]
+    assert launches[2].env["MSPASS_WORKER_ARG"] == "--nworkers 4"
+    assert not launches[-1].foreground and launches[-1].args == []  # interactive Jupyter
+
+
+def test_all_in_one_and_spark():
+    [launch] = hpc.plan(hpc.Layout(all_in_one=True), ["c7"], ENV, "42", "nb.ipynb")
+    assert (launch.role, launch.nodes, launch.foreground) == ("all", ["c7"], True)
+    spark = hpc.plan(hpc.Layout(scheduler="spark"), ["c1", "c2"], ENV, "42", "nb.ipynb")
+    assert spark[2].env["MSPASS_SCHEDULER_ADDRESS"] == f"c1:{spark[2].env['SPARK_MASTER_PORT']}"
+    assert all(launch.env["MSPASS_SCHEDULER"] == "spark" for launch in spark)
+
+
+def test_layout_errors():
+    with pytest.raises(hpc.HpcError, match="no node is left for workers"):
+        hpc.plan(hpc.Layout(), ["c1"], ENV, "1", None)
+    with pytest.raises(hpc.HpcError, match="primary=5"):
+        hpc.plan(hpc.Layout(primary=5), ["c1", "c2"], ENV, "1", None)
+    with pytest.raises(hpc.HpcError, match="scheduler='ray'"):
+        hpc.plan(hpc.Layout(scheduler="ray"), ["c1", "c2"], ENV, "1", None)
+
+
+def test_auto_ports_are_a_block_per_job_and_the_users_win():
+    a, b = hpc.job_ports("1001", "auto", {}), hpc.job_ports("1002", "auto", {})
+    assert set(a.values()).isdisjoint(b.values())  # two jobs sharing a node do not collide
+    assert len(set(a.values())) == len(hpc.PORT_NAMES)
+    assert all(20000 <= int(p) < 40000 for p in a.values())
+    assert hpc.job_ports("1001", "auto", {"JUPYTER_PORT": "9999"})["JUPYTER_PORT"] == "9999"
+    assert hpc.job_ports("7", "default", {})["MONGODB_PORT"] == "27017"
+
+
+def test_commands_use_srun_and_the_runtime_env_prefix():
+    launch = hpc.plan(hpc.Layout(), ["c1", "c2", "c3"], ENV, "42", None)[2]
+    argv = hpc.runtime_argv(launch, "apptainer", "/sif/m.sif")
+    assert argv[:6] == ["srun", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1", "--nodelist=c2,c3", "--overlap"]
+    assert argv[-4:] == ["apptainer", "run", "--no-eval", "/sif/m.sif"]
+    assert hpc.runtime_env(launch, "apptainer")["APPTAINERENV_MSPASS_ROLE"] == "worker"
+    assert hpc.runtime_env(launch, "/usr/bin/singularity")["SINGULARITYENV_MSPASS_ROLE"] == "worker"
+
+
+def test_dry_run_prints_the_commands(monkeypatch, capsys):
+    monkeypatch.setattr("os.environ", {**ENV, "SLURM_JOB_NODELIST": "c[1-3]", "SLURM_JOB_ID": "42"})
+    assert hpc.main(["run", "--dry-run", "nb.ipynb"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("# nodes: c1 c2 c3")
+    commands = [shlex.split(line.rstrip(" &")) for line in lines[1:]]
+    assert [c[c.index("srun") + 4] for c in commands] == ["--nodelist=c1", "--nodelist=c1", "--nodelist=c2,c3",
+                                                          "--nodelist=c1"]
+    assert lines[1].endswith(" &") and not lines[-1].endswith(" &")  # the notebook runs in the foreground
+    assert commands[-1][-2:] == ["--batch", "nb.ipynb"]
+
+
+@pytest.mark.parametrize("env,message", [
+    ({}, "not inside a Slurm job"),
+    ({"SLURM_JOB_NODELIST": "c1"}, "MSPASS_CONTAINER is not set"),
+])
+def test_launcher_errors_exit_2(monkeypatch, capsys, env, message):
+    monkeypatch.setattr("os.environ", env)
+    assert hpc.main(["run", "--dry-run"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_worker_count_probe_reads_the_scheduler_page(tmp_path):
+    page = tmp_path / "identity.json"
+    page.write_text('{"n_workers": 2}')
+    assert hpc.WorkerCountProbe(page.as_uri(), "n_workers", 2).check() is None
+    assert "2 of 3 workers" in hpc.WorkerCountProbe(page.as_uri(), "n_workers", 3).check()
