@@ -22,8 +22,8 @@ FERRETDB := .build/bin/ferretdb
 # the project's FerretDB and virtualenv come first for every target
 export PATH := $(CURDIR)/.build/bin:$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help deps build run stop install run-local test test-unit test-process test-image test-cluster test-desktop test-sif apptainer-image sif \
-        bench bench-image bench-schedulers constraints clean clean-image
+.PHONY: help deps build run stop install run-local test test-unit test-process test-image test-cluster test-desktop test-sif test-hpc apptainer-image slurm-image sif \
+        bench bench-image bench-hpc bench-schedulers constraints clean clean-image
 export IMAGE TAG BASE_IMAGE MSPASS_DB_ENGINE EXTRA_CA_CERT PLATFORM WORK_DIR JUPYTER_HOST_PORT RUN_NAME
 
 help: ## list targets and variables
@@ -85,6 +85,13 @@ test-cluster: install ## tier 4: role containers on a docker network (db, schedu
 test-sif: install ## the SIF under Apptainer as a non-root user (all-in-one, roles on one node, bad dirs); needs `make sif`
 	SIF_NAME=mspass_$(TAG).sif $(BIN)/python -m pytest tests/sif $(PYTEST_ARGS)
 
+slurm-image: apptainer-image ## node image of the emulated Slurm cluster (Debian sid's Slurm + Apptainer)
+	DOCKER_BUILDKIT=1 docker build -q -f scripts/slurm.Dockerfile -t mspass-slurm:sid scripts >/dev/null
+	@echo "slurm-image: mspass-slurm:sid"
+
+test-hpc: install slurm-image ## job scripts on an emulated Slurm cluster (ctl + 3 nodes) running the SIF; needs `make sif`
+	SIF_NAME=mspass_$(TAG).sif $(BIN)/python -m pytest tests/hpc $(PYTEST_ARGS)
+
 test-desktop: install ## mspass-desktop against the real Docker engine; needs `make build`
 	MSPASS_IMAGE=$(IMAGE):$(TAG) $(BIN)/python -m pytest tests/desktop $(PYTEST_ARGS)
 
@@ -93,6 +100,9 @@ bench: install ## startup time of `all` beside its slowest service started alone
 
 bench-image: install ## image size, build times, docker run -> healthy beside plain processes
 	$(BIN)/python bench/image.py
+
+bench-hpc: install slurm-image ## sbatch -> every role ready on the emulated Slurm cluster, beside the reference's sleeps; needs `make sif`
+	$(BIN)/python bench/hpc.py
 
 bench-schedulers: install ## dask beside Spark: time to ready and a fixed small job, same cluster shape
 	$(BIN)/python bench/schedulers.py

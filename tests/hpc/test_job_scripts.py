@@ -1,0 +1,87 @@
+"""The HPC tier as a user meets it: copy the templates, edit the lines marked EDIT,
+`sbatch job_script.sh workflow.ipynb` on the emulated Slurm cluster (ctl + c1..c3),
+with the SIF run by Apptainer on the nodes."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.helpers import require
+from tests.hpc.conftest import NODES, SIF_DIR, SIF_NAME
+from tests.hpc.jobs import prepare_run_dir
+
+pytestmark = pytest.mark.hpc
+
+
+@pytest.fixture
+def run_dir(cluster, request):
+    """A user's directory on the cluster file system with the edited templates and notebooks."""
+    require((SIF_DIR / SIF_NAME).is_file(), f"the SIF {SIF_DIR / SIF_NAME}; run `make sif`")
+    return prepare_run_dir(cluster.shared / request.node.name[:40], SIF_NAME, ("roundtrip.ipynb", "failing.ipynb"))
+
+
+def submit(cluster, run_dir, *args: str) -> int:
+    return cluster.sbatch("job_script.sh", *args, workdir=f"/shared/{run_dir.name}")
+
+
+def job_output(run_dir, job_id: int) -> str:
+    out = run_dir / f"mspass_{job_id}.out"
+    return out.read_text(errors="replace") if out.exists() else "(no job output)"
+
+
+def mspass_processes(cluster) -> dict[str, str]:
+    """What still runs as the job's user on each node."""
+    found = {}
+    for node in NODES:
+        code, out = cluster.exec(node, ["pgrep", "-a", "-u", "mspass"], user="root")
+        if code == 0:
+            found[node] = out
+    return found
+
+
+def wait_until_nothing_runs(cluster, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while mspass_processes(cluster):
+        assert time.monotonic() < deadline, f"still running: {mspass_processes(cluster)}"
+        time.sleep(0.5)
+
+
+def test_a_notebook_job_runs_on_the_nodes_and_ends_with_the_notebook(cluster, run_dir):
+    job = submit(cluster, run_dir, "roundtrip.ipynb", "-p", "n_tasks", "40", "-p", "expect_workers", "2")
+    state, code = cluster.wait_job(job, 300)
+    assert (state, code) == ("COMPLETED", "0:0"), job_output(run_dir, job)
+    assert job not in cluster.squeue()  # the job ended with the notebook, not at walltime
+
+    summary = json.loads((run_dir / "roundtrip-summary.json").read_text())
+    assert summary["hosts"] == ["c2", "c3"]  # tasks ran in worker containers on two nodes
+    assert summary["documents"] == 40 and summary["total"] == sum(i * i for i in range(40))
+    assert (run_dir / "logs" / "roundtrip.executed.ipynb").exists()
+    info = json.loads((run_dir / f"mspass-job-{job}.json").read_text())
+    assert info["state"] == "ended" and info["nodes"] == NODES
+    assert "every role is ready" in job_output(run_dir, job)
+    wait_until_nothing_runs(cluster, 30)
+
+
+def test_a_failing_notebook_fails_the_job(cluster, run_dir):
+    job = submit(cluster, run_dir, "failing.ipynb")
+    state, code = cluster.wait_job(job, 300)
+    assert state == "FAILED" and code != "0:0", job_output(run_dir, job)
+    assert "deliberate failure 42" in (run_dir / "logs" / "failing.executed.ipynb").read_text()
+
+
+def test_scancel_stops_every_container_on_every_node(cluster, run_dir):
+    job = submit(cluster, run_dir, "roundtrip.ipynb", "-p", "n_tasks", "400", "-p", "task_seconds", "1")
+    info = run_dir / f"mspass-job-{job}.json"
+    deadline = time.monotonic() + 180
+    while not (info.exists() and json.loads(info.read_text())["state"] == "running"):  # every role is up
+        assert time.monotonic() < deadline, job_output(run_dir, job)
+        assert cluster.job_info(job).get("JobState") in ("PENDING", "RUNNING"), job_output(run_dir, job)
+        time.sleep(0.5)
+    assert len(mspass_processes(cluster)) == 3  # containers run on every node
+
+    cluster.scancel(job)
+    assert cluster.wait_job(job, 120)[0] == "CANCELLED"
+    wait_until_nothing_runs(cluster, 60)
