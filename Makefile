@@ -23,7 +23,7 @@ FERRETDB := .build/bin/ferretdb
 export PATH := $(CURDIR)/.build/bin:$(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help deps build run stop install run-local test test-unit test-process test-image test-cluster test-desktop test-sif test-hpc apptainer-image slurm-image sif \
-        bench bench-image bench-hpc bench-schedulers constraints clean clean-image
+        bench bench-image bench-sif bench-hpc bench-schedulers constraints clean clean-image
 export IMAGE TAG BASE_IMAGE MSPASS_DB_ENGINE EXTRA_CA_CERT PLATFORM WORK_DIR JUPYTER_HOST_PORT RUN_NAME
 
 help: ## list targets and variables
@@ -100,6 +100,9 @@ bench: install ## startup time of `all` beside its slowest service started alone
 
 bench-image: install ## image size, build times, docker run -> healthy beside plain processes
 	$(BIN)/python bench/image.py
+
+bench-sif: install apptainer-image ## SIF build time and size, all-in-one ready under Apptainer beside docker; needs `make build`
+	$(BIN)/python bench/sif.py
 
 bench-hpc: install slurm-image ## sbatch -> every role ready on the emulated Slurm cluster, beside the reference's sleeps; needs `make sif`
 	$(BIN)/python bench/hpc.py

@@ -5,6 +5,7 @@ with the SIF run by Apptainer on the nodes."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -82,6 +83,27 @@ def test_scancel_stops_every_container_on_every_node(cluster, run_dir):
         time.sleep(0.5)
     assert len(mspass_processes(cluster)) == 3  # containers run on every node
 
+    cluster.scancel(job)
+    assert cluster.wait_job(job, 120)[0] == "CANCELLED"
+    wait_until_nothing_runs(cluster, 60)
+
+
+def test_an_interactive_job_prints_how_to_reach_jupyter(cluster, run_dir):
+    job = submit(cluster, run_dir)  # no notebook: Jupyter until the job ends
+    deadline = time.monotonic() + 180
+    while not (match := re.search(r"ssh -N -L 8888:(\w+):(\d+) .*\n.*/lab\?token=([\w.~-]+)",
+                                  job_output(run_dir, job))):
+        assert time.monotonic() < deadline, job_output(run_dir, job)
+        time.sleep(0.5)
+    node, port, token = match.groups()
+    assert node == "c1"
+    check = ("import sys, urllib.request, urllib.error\n"
+             f"req = urllib.request.Request('http://c1:{port}/api/status', headers={{'Authorization': sys.argv[1]}})\n"
+             "try:\n    print(urllib.request.urlopen(req, timeout=10).status)\n"
+             "except urllib.error.HTTPError as err:\n    print(err.code)")
+    # from another machine of the cluster, as the tunnel would
+    assert cluster.exec("ctl", ["python3", "-c", check, f"token {token}"])[1].strip() == "200"
+    assert cluster.exec("ctl", ["python3", "-c", check, "token wrong"])[1].strip() == "403"
     cluster.scancel(job)
     assert cluster.wait_job(job, 120)[0] == "CANCELLED"
     wait_until_nothing_runs(cluster, 60)

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import require
+from tests.sif.apptainer_host import HELPER, run_apptainer_host
 
 pytestmark = pytest.mark.sif
 
 REPO = Path(__file__).resolve().parents[2]
 SIF_DIR = Path(os.environ.get("SIF_DIR", REPO / "build"))
 SIF_NAME = os.environ.get("SIF_NAME", "mspass_latest.sif")
-HELPER = os.environ.get("APPTAINER_IMAGE", "mspass-apptainer:sid")
 USER = "1000"  # the helper image's non-root user
 
 
@@ -36,23 +36,6 @@ class Node:
         return self.sh(f"cd {cwd} && apptainer run --no-eval /sif/{SIF_NAME} {args}", env=env)
 
 
-def run_apptainer_host(client, work: Path):
-    """The helper container, with what Apptainer needs and no --privileged (which this
-    host refuses): FUSE, no seccomp filter, and unmasked /proc and /sys paths (what the
-    docker CLI's `--security-opt systempaths=unconfined` sets: empty masked/read-only path
-    lists, which the SDK only takes through the low-level API)."""
-    binds = {str(SIF_DIR): {"bind": "/sif", "mode": "ro"}, str(work): {"bind": "/work", "mode": "rw"},
-             str(REPO / "tests"): {"bind": "/tests", "mode": "ro"}}
-    host_config = client.api.create_host_config(
-        binds=binds, devices=["/dev/fuse"], security_opt=["seccomp=unconfined"])
-    host_config.update({"MaskedPaths": [], "ReadonlyPaths": []})
-    created = client.api.create_container(HELPER, ["sleep", "infinity"], labels={"io.mspass.test": "sif"},
-                                          volumes=[b["bind"] for b in binds.values()], host_config=host_config)
-    container = client.containers.get(created["Id"])
-    container.start()
-    return container
-
-
 @pytest.fixture(scope="module")
 def node(docker, tmp_path_factory):
     from docker.errors import ImageNotFound
@@ -64,9 +47,10 @@ def node(docker, tmp_path_factory):
         require(False, f"the helper image {HELPER}; run `make apptainer-image`")
     work = tmp_path_factory.mktemp("sif-work")
     work.chmod(0o777)
-    container = run_apptainer_host(docker, work)
+    container = run_apptainer_host(docker, {
+        str(SIF_DIR): {"bind": "/sif", "mode": "ro"}, str(work): {"bind": "/work", "mode": "rw"},
+        str(REPO / "tests"): {"bind": "/tests", "mode": "ro"}})
     try:
-        container.exec_run(["chmod", "666", "/dev/fuse"])  # FUSE for the non-root user
         yield Node(container, work)
     finally:
         container.remove(force=True)
