@@ -10,13 +10,13 @@ import json
 import shutil
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pymongo
 import pytest
+
+from tests.helpers import http_status
 
 pytestmark = pytest.mark.cluster
 
@@ -88,15 +88,6 @@ def test_a_worker_killed_mid_run_does_not_break_the_run(containers, cluster):
     assert cluster.workers[1].wait(timeout=10)["StatusCode"] != 0
 
 
-def _status(url: str, token: str | None = None) -> int:
-    headers = {"Authorization": f"token {token}"} if token else {}
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as resp:
-            return resp.status
-    except urllib.error.HTTPError as err:
-        return err.code
-
-
 def test_all_in_one_container(containers, tmp_path):
     net = containers.network()
     home = containers.volume()  # the user's work dir, database included, survives the container
@@ -108,8 +99,8 @@ def test_all_in_one_container(containers, tmp_path):
     ip = containers.ip(aio, net)
 
     # Jupyter answers its API with the token, and refuses without it
-    assert _status(f"http://{ip}:8888/api/status", token) == 200
-    assert _status(f"http://{ip}:8888/api/status") == 403
+    assert http_status(f"http://{ip}:8888/api/status", token) == 200
+    assert http_status(f"http://{ip}:8888/api/status") == 403
 
     # a batch run through docker exec uses the services already running there
     result = aio.exec_run(["mspass-role", "--batch", "/notebooks/roundtrip.ipynb", "-p", "n_tasks", "12"])

@@ -9,12 +9,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import http_status
 
 pytestmark = pytest.mark.desktop
 
@@ -30,15 +30,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def status(url: str, token: str | None = None) -> int:
-    req = urllib.request.Request(url, headers={"Authorization": f"token {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status
-    except urllib.error.HTTPError as err:
-        return err.code
 
 
 @pytest.fixture
@@ -77,7 +68,7 @@ def test_up_run_down_and_up_again_keeps_the_data(workdir, name):
     up = desktop("up", str(workdir), *opts(name), "--no-browser")
     assert up.returncode == 0, up.stderr + up.stdout
     base, token = jupyter_url(up.stdout)
-    assert status(f"{base}/api/status", token) == 200 and status(f"{base}/api/status") == 403
+    assert http_status(f"{base}/api/status", token) == 200 and http_status(f"{base}/api/status") == 403
     assert "dashboard" in up.stdout
 
     run = desktop("run", "--name", name, str(workdir / "roundtrip.ipynb"), "-p", "n_tasks", "20")
@@ -113,7 +104,7 @@ def test_a_taken_port_moves_to_a_free_one(workdir, name):
     assert f"port {taken} is taken" in up.stderr
     base, token = jupyter_url(up.stdout)
     assert not base.endswith(f":{taken}")
-    assert status(f"{base}/api/status", token) == 200
+    assert http_status(f"{base}/api/status", token) == 200
 
 
 def test_workers_are_sized_to_cpus_and_memory(workdir, name):

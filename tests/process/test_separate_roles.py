@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-import urllib.error
-import urllib.request
 
 import pytest
+
+from tests.helpers import http_status
 
 from tests.process.harness import NOTEBOOKS
 
@@ -45,15 +45,6 @@ def test_frontend_batch_uses_both_workers_and_the_database(roles):
     assert {"db-db.log", "scheduler-scheduler.log", "worker-worker1.log", "worker-worker2.log"} <= logs
 
 
-def get(url: str, token: str | None = None) -> int:
-    req = urllib.request.Request(url, headers={"Authorization": f"token {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status
-    except urllib.error.HTTPError as err:
-        return err.code
-
-
 def test_interactive_frontend_requires_its_token_and_keeps_it_off_argv(roles):
     token = "test-token-0123456789"
     start_services(roles, workers=("worker1",))
@@ -62,9 +53,9 @@ def test_interactive_frontend_requires_its_token_and_keeps_it_off_argv(roles):
     url = f"http://127.0.0.1:{roles.env['JUPYTER_PORT']}"
 
     assert f"/lab?token={token}" in frontend.output()  # the URL is printed once ready
-    assert get(f"{url}/api/status", token) == 200
-    assert get(f"{url}/api/status") == 403
-    assert get(f"{url}/api/status", "wrong") == 403
+    assert http_status(f"{url}/api/status", token) == 200
+    assert http_status(f"{url}/api/status") == 403
+    assert http_status(f"{url}/api/status", "wrong") == 403
     # no process's command line carries the token
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
@@ -79,7 +70,7 @@ def test_password_login_uses_a_hashed_password(roles):
                            MSPASS_DB_ADDRESS="127.0.0.1")
     frontend.wait_ready()
     url = f"http://127.0.0.1:{roles.env['JUPYTER_PORT']}"
-    assert get(f"{url}/api/status") == 403
+    assert http_status(f"{url}/api/status") == 403
     config = next((roles.tmp / "run").glob("jupyter-*/jupyter_server_config.json"))
     text = config.read_text()
     assert "correct horse" not in text and "argon2" in text
