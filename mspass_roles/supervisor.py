@@ -167,7 +167,7 @@ class Supervisor:
         """Start every service in order. None when all are ready, else the exit code."""
         for service in self.plan.services:
             if self.signal_received is not None:
-                return 0 if not self.plan.services[-1].main else 128 + self.signal_received
+                return self._stopped_code()
             code = self._wait_for_needs(service)
             if code is not None:
                 return code
@@ -191,7 +191,7 @@ class Supervisor:
                 self.say(f"{service.name}: found {need.describe()} after {self._elapsed(since)}")
                 continue
             if self.signal_received is not None:
-                return 0
+                return self._stopped_code()
             self.say(f"ERROR: {service.name} cannot start: no {need.describe()} after "
                      f"{self._elapsed(since)} ({reason}); check that service and MSPASS_WAIT_TIMEOUT")
             return 1
@@ -238,7 +238,7 @@ class Supervisor:
                             abort=self._abort_reason)
         if reason is not None:
             if self.signal_received is not None:
-                return 0
+                return self._stopped_code()
             dead = [c for c in self.children if c.proc.poll() is not None]
             if dead:
                 return self._report_death(dead[0])
@@ -266,9 +266,14 @@ class Supervisor:
                 return self._report_death(child)
             if self.signal_received is not None:
                 self.say(f"received {signal.Signals(self.signal_received).name}: stopping")
-                return 128 + self.signal_received if self.plan.services[-1].main else 0
+                return self._stopped_code()
             self.wake.wait(1.0)
             self.wake.clear()
+
+    def _stopped_code(self) -> int:
+        """Exit code after a requested stop: services stopped cleanly (0), but a batch run
+        that was interrupted did not succeed (128+N, as a shell reports it)."""
+        return 128 + self.signal_received if self.plan.services[-1].main else 0
 
     def _report_death(self, child: _Child) -> int:
         code = exit_code(child.proc.returncode)

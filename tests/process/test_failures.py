@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.process.harness import NOTEBOOKS
+
 pytestmark = pytest.mark.process
 
 
@@ -81,3 +83,11 @@ def test_a_second_role_with_the_same_node_name_is_refused(roles):
     assert second.wait_exit(60) == 2
     assert "a worker role already runs on node 'n1'" in second.output()
     assert first.proc.poll() is None
+
+
+def test_a_batch_run_stopped_while_waiting_does_not_report_success(roles):
+    run = roles.start("frontend", "frontend", "--batch", str(NOTEBOOKS / "roundtrip.ipynb"),
+                      MSPASS_DB_ADDRESS="127.0.0.1", MSPASS_SCHEDULER_ADDRESS="127.0.0.1")
+    run.wait_for("waiting up to")  # no database: the notebook never ran
+    run.signal(signal.SIGTERM)
+    assert run.wait_exit(20) == 128 + signal.SIGTERM
