@@ -27,6 +27,19 @@ DB_ROLES = ("all", "db", "dbmanager", "shard")
 SHARDED_ROLES = ("dbmanager", "shard")
 #: engines that implement sharding and replica sets
 SHARDING_ENGINES = ("mongodb",)
+#: bind addresses that mean "every interface"
+ANY_ADDRESS = ("0.0.0.0", "::", "")
+
+
+def local_address(bind: str) -> str:
+    """How processes on this node reach a service bound to `bind`."""
+    return "127.0.0.1" if bind in ANY_ADDRESS else bind
+
+
+def announced_address(bind: str) -> str:
+    """The name a service bound to `bind` gives others: this host's name for every
+    interface (it resolves to an address they reach), else the bind address itself."""
+    return socket.gethostname() if bind in ANY_ADDRESS else bind
 
 
 @dataclass(frozen=True)
@@ -125,12 +138,14 @@ class WorkerArgs:
     argv: tuple[str, ...] = ()
 
     def value(self, option: str) -> str | None:
+        """The option's value; the last one when repeated, as dask's command line takes it."""
+        found = None
         for i, arg in enumerate(self.argv):
             if arg == option and i + 1 < len(self.argv):
-                return self.argv[i + 1]
-            if arg.startswith(option + "="):
-                return arg.split("=", 1)[1]
-        return None
+                found = self.argv[i + 1]
+            elif arg.startswith(option + "="):
+                found = arg.split("=", 1)[1]
+        return found
 
     def has(self, option: str) -> bool:
         return any(a == option or a.startswith(option + "=") for a in self.argv)
@@ -181,9 +196,29 @@ class Settings:
 
     # ------------------------------------------------------------------ derived
     @property
+    def binds_all(self) -> bool:
+        return self.bind_address in ANY_ADDRESS
+
+    @property
     def local_host(self) -> str:
         """How processes on this node reach services bound to bind_address."""
-        return "127.0.0.1" if self.bind_address in ("0.0.0.0", "::", "") else self.bind_address
+        return local_address(self.bind_address)
+
+    def local_hostport(self, port: int) -> str:
+        """local_host:port, IPv6 in brackets (for URLs and probes)."""
+        return Address(self.local_host, port).hostport
+
+    def bind_hostport(self, port: int) -> str:
+        return Address(self.bind_address or "0.0.0.0", port).hostport
+
+    @property
+    def bind_url_host(self) -> str:
+        """The bind address as dask's --host wants it (IPv6 in brackets)."""
+        return Address(self.bind_address, 0).url_host
+
+    @property
+    def announced_host(self) -> str:
+        return announced_address(self.bind_address)
 
     @property
     def runs_db(self) -> bool:
@@ -235,7 +270,7 @@ class Settings:
             "JUPYTER_PORT": str(self.jupyter_port),
             "SPARK_MASTER_WEBUI_PORT": str(self.spark_master_webui_port),
             "SPARK_WORKER_WEBUI_PORT": str(self.spark_worker_webui_port),
-            "SPARK_WORKER_CORES": str(self.spark_worker_cores),
+            "SPARK_WORKER_CORES": str(self.spark_worker_cores or ""),
             "SPARK_WORKER_MEMORY": self.spark_worker_memory,
             "MSPASS_SPARK_DRIVER_HOST": self.spark_driver_host or "",
             "MSPASS_SPARK_DRIVER_PORT": str(self.spark_driver_port),
@@ -410,7 +445,7 @@ class _Parser:
         bind = self.get("MSPASS_BIND_ADDRESS", "0.0.0.0")
         if not (_HOST_RE.match(bind) or ":" in bind):
             self.problem(f"MSPASS_BIND_ADDRESS={bind!r} is not an address; valid: an IP address or host name")
-        local = "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
+        local = local_address(bind)
 
         # addresses: "this host" for roles that run the service, required otherwise
         sched_port = spark_port if scheduler == "spark" else dask_port
@@ -419,8 +454,7 @@ class _Parser:
         db_addr = self.address("MSPASS_DB_ADDRESS", mongodb_port, ("mongodb",))
         if role in ("all", "scheduler") and sched_addr is None and scheduler != "none":
             # a Spark master binds only where it announces itself: its host name, not loopback
-            spark_host = socket.gethostname() if bind in ("0.0.0.0", "::") else bind
-            sched_addr = Address(spark_host if scheduler == "spark" else local, sched_port)
+            sched_addr = Address(announced_address(bind) if scheduler == "spark" else local, sched_port)
         if role in ("all", "db") and db_addr is None:
             db_addr = Address(local, mongodb_port)
         if role_ok:
@@ -439,7 +473,7 @@ class _Parser:
         self.check_port_clash(role, scheduler, {
             "MONGODB_PORT": mongodb_port, "DASK_SCHEDULER_PORT": dask_port, "DASK_DASHBOARD_PORT": dashboard_port,
             "SPARK_MASTER_PORT": spark_port, "JUPYTER_PORT": jupyter_port, **spark_ports})
-        spark_cores, spark_memory = self.spark_worker_size()
+        spark_cores, spark_memory = self.spark_worker_size(role, scheduler)
         driver_host = self.get("MSPASS_SPARK_DRIVER_HOST") or None
         if driver_host and not _HOST_RE.match(driver_host):
             self.problem(f"MSPASS_SPARK_DRIVER_HOST={driver_host!r} is not an address; valid: a host name or IP")
@@ -564,9 +598,13 @@ class _Parser:
                              f"{role!r} needs its own port")
             seen.setdefault(port, name)
 
-    def spark_worker_size(self) -> tuple[int, str]:
+    def spark_worker_size(self, role: str, scheduler: str) -> tuple[int, str]:
+        """Cores and memory a Spark worker offers; (0, "") where no Spark worker runs (and
+        no cgroup files are read, e.g. on every health check)."""
         from . import resources
 
+        if scheduler != "spark" or role not in ("all", "worker"):
+            return 0, ""
         raw = self.get("SPARK_WORKER_CORES")
         cores = resources.cpu_count()
         if raw:
@@ -575,7 +613,7 @@ class _Parser:
             else:
                 self.problem(f"SPARK_WORKER_CORES={raw!r} is not a number of cores; valid: a positive integer")
         memory = self.get("SPARK_WORKER_MEMORY") or resources.spark_worker_memory()
-        if not re.fullmatch(r"\d+[kmgt]?", memory, re.IGNORECASE):
+        if not re.fullmatch(r"\d+([kmgtp]b?)?", memory, re.IGNORECASE):
             self.problem(f"SPARK_WORKER_MEMORY={memory!r} is not a memory size; valid: Spark sizes like 4g or 512m")
         return cores, memory
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from .settings import Address, Settings
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
+#: the master's /json/ page once it has recovered its state and accepts workers
+MASTER_ALIVE = r'"status"\s*:\s*"ALIVE"'
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 
 
@@ -30,12 +32,6 @@ def spark_class(main_class: str) -> list[str]:
     return [str(spark_home() / "bin" / "spark-class"), main_class]
 
 
-def advertised_host(s: Settings) -> str:
-    """The name Spark daemons bind to and announce. Spark binds where it announces, so
-    for 'all interfaces' use this host's name (it resolves to an address others reach)."""
-    return socket.gethostname() if s.bind_address in ("0.0.0.0", "::", "") else s.bind_address
-
-
 def master_url(address: Address) -> str:
     return f"spark://{address.hostport}"
 
@@ -46,7 +42,7 @@ def daemon_env(s: Settings) -> dict[str, str]:
         "SPARK_LOG_DIR": str(s.log_dir),
         "PYSPARK_PYTHON": sys.executable,  # executors run the image's Python
     }
-    if s.bind_address not in ("0.0.0.0", "::", ""):
+    if not s.binds_all:
         env["SPARK_LOCAL_IP"] = s.bind_address  # web UIs too
     return env
 

@@ -11,10 +11,6 @@ from ..probes import MongoPingProbe
 from ..settings import Settings
 
 
-def _listen(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def data_dir(s: Settings) -> Path:
     """Where the server keeps its files: MSPASS_DB_DIR, or node-local /tmp for MSPASS_DB_PATH=tmp."""
     if s.db_path == "tmp":
@@ -24,14 +20,16 @@ def data_dir(s: Settings) -> Path:
 
 def server_argv(s: Settings, path: Path) -> list[str]:
     if s.db_engine == "mongodb":
-        bind = ["--bind_ip_all"] if s.bind_address in ("0.0.0.0", "::") else ["--bind_ip", s.bind_address]
+        bind = ["--bind_ip_all"] if s.binds_all else ["--bind_ip", s.bind_address]
+        if ":" in s.bind_address:  # mongod listens on IPv6 only when asked
+            bind.append("--ipv6")
         return ["mongod", "--dbpath", str(path), "--port", str(s.mongodb_port), *bind]
     return [
         "ferretdb",
         "--handler=sqlite",
         f"--sqlite-url=file:{path}/",
         f"--state-dir={path}",
-        f"--listen-addr={_listen(s.bind_address, s.mongodb_port)}",
+        f"--listen-addr={s.bind_hostport(s.mongodb_port)}",
         "--telemetry=disable",  # no route to its reporting service here, nor on HPC nodes
         "--debug-addr=-",  # its debug HTTP port would clash between servers on one node
         "--log-format=text",
@@ -83,10 +81,10 @@ def services(s: Settings) -> list[Service]:
     return [Service(
         name="db",
         argv=server_argv(s, path),
-        probe=MongoPingProbe(f"mongodb://{_listen(s.local_host, s.mongodb_port)}/"),
+        probe=MongoPingProbe(f"mongodb://{s.local_hostport(s.mongodb_port)}/"),
         log=s.log_dir / f"db-{s.node_name}.log",
         stop_timeout=s.stop_timeout,  # a clean shutdown flushes the journal
-        summary=f"{engine} on {_listen(s.bind_address, s.mongodb_port)}, data in {path}",
+        summary=f"{engine} on {s.bind_hostport(s.mongodb_port)}, data in {path}",
         before_start=before,
         on_ready=ready,
         after_stop=copy_back if in_tmp else None,

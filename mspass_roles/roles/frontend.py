@@ -19,7 +19,7 @@ from pathlib import Path
 from .. import spark
 from ..plan import Service
 from ..probes import HttpProbe, MongoPingProbe, Probe, TcpProbe
-from ..settings import Settings
+from ..settings import Address, Settings
 
 BATCH_SUFFIXES = (".ipynb", ".py")
 
@@ -147,17 +147,17 @@ def jupyter_service(s: Settings, *, wait: bool = True) -> Service:
     env["JUPYTER_RUNTIME_DIR"] = str(private / "runtime")  # its files hold the token
     query = f"?token={token}" if token else ""
     hosts = [s.local_host] if s.local_host != "127.0.0.1" else ["127.0.0.1", socket.gethostname()]
-    urls = "\n".join(f"    http://{h}:{s.jupyter_port}/lab{query}" for h in hosts)
+    urls = "\n".join(f"    http://{Address(h, s.jupyter_port).hostport}/lab{query}" for h in hosts)
     login = "log in with MSPASS_JUPYTER_PWD" if not token else "the token is in the URL"
     return Service(
         name="jupyter",
         argv=[sys.executable, "-m", "jupyter", "lab", f"--config={config}"],
         needs=needs(s) if wait else [],
-        probe=HttpProbe(f"http://{s.local_host}:{s.jupyter_port}/api", expect="version"),
+        probe=HttpProbe(f"http://{s.local_hostport(s.jupyter_port)}/api", expect="version"),
         env=env,
         cwd=s.work_dir,
         log=s.log_dir / f"jupyter-{s.node_name}.log",
-        summary=f"JupyterLab on {s.bind_address}:{s.jupyter_port}, notebooks in {s.work_dir}",
+        summary=f"JupyterLab on {s.bind_hostport(s.jupyter_port)}, notebooks in {s.work_dir}",
         ready_message=f"\n  Jupyter is ready ({login}):\n{urls}\n",
         before_start=write_config,
         after_stop=remove_config,

@@ -15,32 +15,37 @@ def services(s: Settings) -> list[Service]:
 
 
 def dask_scheduler(s: Settings) -> Service:
+    # dask parses the dashboard address by splitting on ':', so it cannot name an IPv6
+    # address; given the port alone it listens on every IPv4 interface
+    ipv6 = ":" in s.bind_address
+    dashboard = f":{s.dask_dashboard_port}" if s.binds_all or ipv6 else s.bind_hostport(s.dask_dashboard_port)
+    dashboard_local = f"127.0.0.1:{s.dask_dashboard_port}" if ipv6 else s.local_hostport(s.dask_dashboard_port)
     argv = [sys.executable, "-m", "dask", "scheduler",
             "--port", str(s.dask_scheduler_port),
-            "--dashboard-address", f"{s.bind_address}:{s.dask_dashboard_port}"]
-    if s.bind_address not in ("0.0.0.0", ""):
-        argv += ["--host", s.bind_address]
+            "--dashboard-address", dashboard]
+    if not s.binds_all:
+        argv += ["--host", s.bind_url_host]
     return Service(
         name="scheduler",
         argv=argv,
-        probe=HttpProbe(f"http://{s.local_host}:{s.dask_dashboard_port}/health", expect="ok"),
+        probe=HttpProbe(f"http://{dashboard_local}/health", expect="ok"),
         log=s.log_dir / f"scheduler-{s.node_name}.log",
         cwd=s.work_dir,
-        summary=f"dask on {s.bind_address}:{s.dask_scheduler_port}, dashboard "
-                f"http://{s.local_host}:{s.dask_dashboard_port}/status",
+        summary=f"dask on {s.bind_hostport(s.dask_scheduler_port)}, dashboard "
+                f"http://{dashboard_local}/status",
     )
 
 
 def spark_master(s: Settings) -> Service:
-    host = spark.advertised_host(s)
+    host = s.announced_host
     argv = spark.spark_class(spark.MASTER_CLASS) + [
         "--host", host, "--port", str(s.spark_master_port), "--webui-port", str(s.spark_master_webui_port)]
-    ui = f"http://{s.local_host}:{s.spark_master_webui_port}"
+    ui = f"http://{s.local_hostport(s.spark_master_webui_port)}"
     return Service(
         name="scheduler",
         argv=argv,
         # ALIVE: the master has recovered its state and accepts workers
-        probe=HttpProbe(f"{ui}/json/", expect=r'"status"\s*:\s*"ALIVE"'),
+        probe=HttpProbe(f"{ui}/json/", expect=spark.MASTER_ALIVE),
         env=spark.daemon_env(s),
         log=s.log_dir / f"scheduler-{s.node_name}.log",
         cwd=s.work_dir,

@@ -35,8 +35,8 @@ def dask_worker(s: Settings) -> Service:
     if not user.has("--death-timeout"):
         # a worker whose scheduler is gone for good ends, so its role (and an HPC job) ends too
         argv += ["--death-timeout", f"{s.wait_timeout:g}"]
-    if s.bind_address not in ("0.0.0.0", "") and not user.has("--host") and not user.has("--listen-address"):
-        argv += ["--host", s.bind_address]
+    if not s.binds_all and not user.has("--host") and not user.has("--listen-address"):
+        argv += ["--host", s.bind_url_host]
     if not user.has("--nthreads") and nworkers.isdigit():
         # dask misses CPU quotas on some cgroup v1 layouts (docker --cpus): size threads ourselves
         argv += ["--nthreads", str(max(1, resources.cpu_count() // count))]
@@ -57,7 +57,7 @@ def spark_worker(s: Settings) -> Service:
     assert addr is not None, "settings require a scheduler address for workers"
     argv = spark.spark_class(spark.WORKER_CLASS) + [
         spark.master_url(addr),
-        "--host", spark.advertised_host(s),
+        "--host", s.announced_host,
         "--webui-port", str(s.spark_worker_webui_port),
         "--cores", str(s.spark_worker_cores),
         "--memory", s.spark_worker_memory,
@@ -68,7 +68,7 @@ def spark_worker(s: Settings) -> Service:
         argv=argv,
         needs=[TcpProbe(addr.host, addr.port)],
         # the worker's own page names its master's web UI once it has registered
-        probe=HttpProbe(f"http://{s.local_host}:{s.spark_worker_webui_port}/json/",
+        probe=HttpProbe(f"http://{s.local_hostport(s.spark_worker_webui_port)}/json/",
                         expect=r'"masterwebuiurl"\s*:\s*"http'),
         env=spark.daemon_env(s),
         log=s.log_dir / f"worker-{s.node_name}.log",

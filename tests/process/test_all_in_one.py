@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from tests.helpers import require
 from tests.process.harness import NOTEBOOKS, mongo
 
 pytestmark = pytest.mark.process
@@ -91,3 +92,18 @@ def test_sigterm_loses_no_acknowledged_write(roles, db_path):
     missing = sorted(set(acked) - found)
     assert len(acked) >= 300
     assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:5]}"
+
+
+def test_all_in_one_on_ipv6_loopback(roles):
+    import socket
+
+    with socket.socket(socket.AF_INET6) as s:
+        try:
+            s.bind(("::1", 0))
+            ipv6 = True
+        except OSError:
+            ipv6 = False
+    require(ipv6, "an IPv6 loopback (::1)")
+    run = roles.start("all", "all", "--batch", str(NOTEBOOKS / "roundtrip.py"), "7", MSPASS_BIND_ADDRESS="::1")
+    assert run.wait_exit() == 0, run.output()
+    assert "script ok: 7 documents" in run.output() and "tcp://[::1]:" in run.output()

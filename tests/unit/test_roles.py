@@ -203,7 +203,7 @@ def test_scheduler_argv_and_probe(tmp_path):
     s = make(tmp_path, role="scheduler")
     svc = only(build_plan(s))
     assert svc.name == "scheduler"
-    assert svc.argv == [PY, "-m", "dask", "scheduler", "--port", "8786", "--dashboard-address", "0.0.0.0:8787"]
+    assert svc.argv == [PY, "-m", "dask", "scheduler", "--port", "8786", "--dashboard-address", ":8787"]
     assert svc.probe == HttpProbe("http://127.0.0.1:8787/health", expect="ok")
     assert svc.log == tmp_path / "work" / "logs" / "scheduler-node1.log"
 
@@ -575,3 +575,21 @@ def test_dask_worker_auto_memory_is_this_containers_memory(tmp_path, monkeypatch
     s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched", MSPASS_DASK_WORKER_MEMORY_LIMIT="auto",
              MSPASS_WORKER_ARG="--nworkers 2")
     assert option_values(only(build_plan(s)).argv, "--memory-limit") == [str(4 << 30)]
+
+
+def test_probes_reach_an_ipv6_bind_address(tmp_path):
+    s = make(tmp_path, role="all", found=("ferretdb",), MSPASS_BIND_ADDRESS="::1")
+    services = {svc.name: svc for svc in build_plan(s).services}
+    assert services["scheduler"].probe.url == "http://127.0.0.1:8787/health"  # dask's dashboard: IPv4 only
+    assert services["jupyter"].probe.url == "http://[::1]:8888/api"
+    assert services["db"].probe.uri == "mongodb://[::1]:27017/"
+    assert "--listen-addr=[::1]:27017" in services["db"].argv
+    mongod = only(build_plan(make(tmp_path, role="db", MSPASS_BIND_ADDRESS="::1")))
+    assert option_values(mongod.argv, "--bind_ip") == ["::1"] and "--ipv6" in mongod.argv
+
+
+def test_a_repeated_worker_option_counts_as_dask_reads_it(tmp_path):
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched",
+             MSPASS_WORKER_ARG="--nworkers 4 --nworkers 2")  # e.g. the HPC launcher appends one
+    svc = only(build_plan(s))
+    assert svc.probe.count == 2

@@ -691,3 +691,11 @@ def test_db_uri_password_not_in_resolved(tmp_path):
 def test_db_uri_password_not_in_repr(tmp_path):
     s = make(tmp_path, role="frontend", **{**FRONTEND, "MSPASS_DB_ADDRESS": "mongodb://u:dbpass77@dbhost:27017/"})
     assert "dbpass77" not in repr(s)
+
+
+def test_spark_worker_size_is_checked_only_where_a_spark_worker_runs(tmp_path):
+    assert make(tmp_path, role="db", SPARK_WORKER_MEMORY="lots").spark_worker_memory == ""
+    assert make(tmp_path, role="worker", MSPASS_SCHEDULER="spark", MSPASS_SCHEDULER_ADDRESS="m",
+                SPARK_WORKER_MEMORY="4gb").spark_worker_memory == "4gb"  # a size Spark accepts
+    the_problem(problems_of(tmp_path, role="worker", MSPASS_SCHEDULER="spark", MSPASS_SCHEDULER_ADDRESS="m",
+                            SPARK_WORKER_MEMORY="lots"), "SPARK_WORKER_MEMORY='lots'")
