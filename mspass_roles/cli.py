@@ -13,7 +13,7 @@ import sys
 
 from . import __version__, state
 from .probes import Probe
-from .roles import BATCH_ROLES, BatchError, attach_plan, build_plan, directories, resolve_batch
+from .roles import BATCH_ROLES, BatchError, attach_plan, build_plan, check_batch_role, directories, resolve_batch
 from .settings import ROLES, VARIABLES, Settings, SettingsError
 from .supervisor import Supervisor
 
@@ -120,20 +120,19 @@ def run(role: str | None, args: list[str]) -> int:
     if isinstance(settings, int):
         return settings
     try:
-        if batch_file and settings.role not in BATCH_ROLES:
-            raise BatchError(f"--batch is for roles {' and '.join(BATCH_ROLES)}; MSPASS_ROLE={settings.role!r}")
+        if batch_file:
+            check_batch_role(settings)  # before looking for the file: the more basic mistake
         batch = resolve_batch(batch_file, batch_args, settings) if batch_file else None
-        running = state.read(state.state_path(settings)) if batch and settings.role == "all" else None
-        if running and running.get("ready") and not running.get("batch"):
+        running = state.read(state.state_path(settings))
+        if batch and settings.role == "all" and running and running.get("ready") and not running.get("batch"):
             plan = attach_plan(settings, batch)
             print(f"mspass all: services already run here (pid {running['pid']}); running the batch file "
                   "against them", flush=True)
+        elif running:
+            raise BatchError(f"a {settings.role} role already runs on node {settings.node_name!r} (pid "
+                             f"{running['pid']}); give this one another MSPASS_NODE_NAME")
         else:
             plan = build_plan(settings, batch)
-            twin = state.read(state.state_path(settings))
-            if twin:
-                raise BatchError(f"a {settings.role} role already runs on node {settings.node_name!r} (pid "
-                                 f"{twin['pid']}); give this one another MSPASS_NODE_NAME")
     except (BatchError, NotImplementedError) as err:
         return fail([str(err)], "cannot run")
     for path in directories(settings):

@@ -8,16 +8,21 @@ from . import all as all_role
 from . import db, frontend, scheduler, sharding, worker
 from .frontend import Batch, BatchError, resolve_batch
 
-__all__ = ["Batch", "BatchError", "build_plan", "resolve_batch", "BATCH_ROLES"]
+__all__ = ["Batch", "BatchError", "build_plan", "check_batch_role", "resolve_batch", "BATCH_ROLES"]
 
 #: roles that accept --batch FILE
 BATCH_ROLES = ("all", "frontend")
 
 
+def check_batch_role(s: Settings) -> None:
+    if s.role not in BATCH_ROLES:
+        raise BatchError(f"--batch is for roles {' and '.join(BATCH_ROLES)}; MSPASS_ROLE={s.role!r}")
+
+
 def build_plan(s: Settings, batch: Batch | None = None) -> Plan:
     """The plan for s.role. Raises NotImplementedError for what this version cannot run."""
-    if batch is not None and s.role not in BATCH_ROLES:
-        raise BatchError(f"--batch is for roles {' and '.join(BATCH_ROLES)}; MSPASS_ROLE={s.role!r}")
+    if batch is not None:
+        check_batch_role(s)
     if s.role == "all":
         services = all_role.services(s, batch)
     elif s.role == "frontend":

@@ -66,7 +66,9 @@ class _SchedulerConfig:
 
     def __init__(self, s: Settings):
         self.s = s
-        self.conf_dir = s.run_dir / f"spark-{s.node_name}-{s.spark_driver_port}"
+        # one per process: a batch run attached to a running all-in-one must not share
+        # (and on exit remove) the running Jupyter's directory
+        self.conf_dir = s.run_dir / f"spark-{s.node_name}-{os.getpid()}"
         self.env = s.client_env()
         if s.scheduler == "spark":
             self.env.update({"SPARK_CONF_DIR": str(self.conf_dir), "SPARK_HOME": str(spark.spark_home()),

@@ -59,3 +59,15 @@ def test_spark_worker_waits_for_its_master(roles):
     worker.wait_for("waiting up to 90 s for 127.0.0.1:")
     roles.start("master", "scheduler", **SPARK).wait_ready()
     worker.wait_ready()
+
+
+def test_a_batch_run_attached_to_a_spark_all_in_one_leaves_jupyters_spark_config(roles):
+    services = roles.start("all", "all", **SPARK)
+    services.wait_ready(180)
+    jupyter_conf = [p for p in (roles.tmp / "run").glob("spark-*") if p.is_dir()]
+    assert len(jupyter_conf) == 1
+
+    run = roles.start("batch", "--batch", str(NOTEBOOKS / "spark_roundtrip.ipynb"), "-p", "n_tasks", "8", **SPARK)
+    assert run.wait_exit(300) == 0, run.output()
+    assert "already run here" in run.output()
+    assert (jupyter_conf[0] / "spark-defaults.conf").is_file()  # the running Jupyter's is untouched
