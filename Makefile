@@ -9,7 +9,7 @@ MSPASS_DB_ENGINE ?= auto#                    auto, mongodb or ferretdb; auto: mo
 EXTRA_CA_CERT    ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)#  CA bundle for downloads during the build (a BuildKit secret, never in the image)
 PLATFORM         ?=#                         build for another platform, e.g. linux/arm64
 WORK_DIR         ?= $(CURDIR)#               run, run-local: the work dir (notebooks; db/, logs/ are created there)
-JUPYTER_HOST_PORT ?= 8888#                   run: host port for Jupyter (127.0.0.1 only)
+JUPYTER_HOST_PORT ?= 8888#                   run: host port for Jupyter (127.0.0.1 only; the next free one if taken)
 RUN_NAME         ?= mspass#                  run, stop: container name
 PYTHON           ?= python3#                 interpreter for the virtualenv (>= 3.10)
 VENV             ?= .venv#                   virtualenv with mspass_roles and its test tools
@@ -41,8 +41,8 @@ deps: ## provision this machine: Docker engine, buildx, debootstrap (idempotent;
 build: deps ## build IMAGE:TAG (engine MSPASS_DB_ENGINE; base image made locally when it cannot be pulled)
 	scripts/build-image.sh
 
-run: build ## all-in-one container with WORK_DIR as /home; prints the Jupyter URL when healthy
-	scripts/run-container.sh
+run: build $(BIN)/.installed ## all-in-one container with WORK_DIR as /home (mspass-desktop up); prints the URLs when healthy
+	$(BIN)/mspass-desktop up "$(WORK_DIR)" --no-browser --name $(RUN_NAME) --image $(IMAGE):$(TAG) --port $(JUPYTER_HOST_PORT)
 
 apptainer-image: deps ## helper image with Debian sid's Apptainer, for machines without it
 	scripts/make-base-image.sh mspass-base:sid
@@ -52,8 +52,8 @@ apptainer-image: deps ## helper image with Debian sid's Apptainer, for machines 
 sif: build $(if $(shell command -v $(APPTAINER)),,apptainer-image) ## build/mspass_TAG.sif from the image, and its sha256
 	APPTAINER=$(APPTAINER) scripts/build-sif.sh
 
-stop: ## stop the container of `make run` (the database shuts down cleanly)
-	docker stop -t 60 $(RUN_NAME) >/dev/null && docker rm $(RUN_NAME) >/dev/null && echo "stopped $(RUN_NAME)"
+stop: $(BIN)/.installed ## stop the container of `make run` (the database shuts down cleanly)
+	$(BIN)/mspass-desktop down --name $(RUN_NAME)
 
 install: $(BIN)/.installed $(FERRETDB) ## virtualenv with mspass_roles + FerretDB built from source (first time ~2 min)
 

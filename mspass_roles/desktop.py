@@ -208,6 +208,14 @@ def prepare_db_volume(client, opts: Options) -> None:
                           volumes={opts.db_volume: {"bind": "/data/db", "mode": "rw"}}, remove=True)
 
 
+def stop_and_remove(container) -> None:
+    """A graceful stop first (SIGTERM: the database shuts down cleanly), then removal."""
+    try:
+        container.stop(timeout=STOP_TIMEOUT)
+    finally:
+        container.remove(force=True)
+
+
 def wait_healthy(container, timeout: float = 300) -> None:
     """Wait for the role's ready line, then its health check passes; show progress."""
     spinner = "|/-\\"
@@ -219,7 +227,7 @@ def wait_healthy(container, timeout: float = 300) -> None:
             logs = container.logs(tail=60).decode(errors="replace")
             raise DesktopError(f"the container stopped ({container.status}); its last lines:\n{logs}")
         logs = container.logs().decode(errors="replace")
-        if " ready: " in logs and container.exec_run(["mspass-role", "health"]).exit_code == 0:
+        if "mspass all: ready: " in logs and container.exec_run(["mspass-role", "health"]).exit_code == 0:
             print("\r", end="", file=sys.stderr)
             return
         if time.monotonic() > deadline:
@@ -276,14 +284,15 @@ def cmd_up(opts: Options) -> int:
                                       **container_kwargs(opts))
     try:
         wait_healthy(container)
-    except BaseException:
-        container.remove(force=True)  # nothing half-started stays behind
+    except BaseException:  # also Ctrl-C: nothing half-started stays behind
+        stop_and_remove(container)
         raise
     links = urls(container)
     print(f"MsPASS is running (container {opts.name}, work dir {opts.workdir}).")
     for what, url in links.items():
         print(f"  {what:<10} {url}")
-    print(f"Stop it with `{PROG} down`.")
+    named = "" if opts.name == Options.name else f" --name {opts.name}"
+    print(f"Stop it with `{PROG} down{named}`.")
     if opts.browser and "jupyter" in links:
         webbrowser.open(links["jupyter"])
     return 0
@@ -375,7 +384,7 @@ def cmd_run(opts: Options, notebook: str, extra: list[str], given_workdir: bool)
             sys.stdout.flush()
         return batch.wait()["StatusCode"]
     finally:
-        batch.remove(force=True)
+        stop_and_remove(batch)
 
 
 # ---------------------------------------------------------------------- entry point
