@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .probes import HttpProbe, Probe, TcpProbe, wait_until
+from .spark import MASTER_ALIVE
 
 PROG = "mspass-hpc"
 SCHEDULERS = ("dask", "spark")
@@ -115,14 +116,17 @@ def job_ports(job_id: str, mode: str, env: dict[str, str]) -> dict[str, str]:
     return {name: env.get(name) or str(port) for name, port in chosen.items()}
 
 
+def scheduler_port(layout: Layout, env: dict[str, str]) -> str:
+    return env["SPARK_MASTER_PORT"] if layout.scheduler == "spark" else env["DASK_SCHEDULER_PORT"]
+
+
 def plan(layout: Layout, nodes: list[str], env: dict[str, str], job_id: str,
          notebook: str | None, notebook_args: list[str] | None = None) -> list[Launch]:
     if layout.scheduler not in SCHEDULERS:
         raise HpcError(f"scheduler={layout.scheduler!r}; valid: {', '.join(SCHEDULERS)}")
     if not 0 <= layout.primary < len(nodes):
         raise HpcError(f"primary={layout.primary} but the job has {len(nodes)} node(s)")
-    primary = nodes[layout.primary]
-    host = primary + env.get("HOSTNAME_BASE", "")
+    primary = nodes[layout.primary]  # nodes reach each other by the names Slurm uses
     common = {k: v for k, v in env.items() if FORWARDED.match(k) and k not in HOST_SIDE}
     common.update(job_ports(job_id, layout.ports, env))
     common["MSPASS_SCHEDULER"] = layout.scheduler
@@ -130,9 +134,8 @@ def plan(layout: Layout, nodes: list[str], env: dict[str, str], job_id: str,
     if layout.all_in_one:
         return [Launch("all", [primary], {**common, "MSPASS_ROLE": "all"}, batch, foreground=bool(notebook))]
 
-    port = common["SPARK_MASTER_PORT"] if layout.scheduler == "spark" else common["DASK_SCHEDULER_PORT"]
-    addresses = {"MSPASS_DB_ADDRESS": f"{host}:{common['MONGODB_PORT']}",
-                 "MSPASS_SCHEDULER_ADDRESS": f"{host}:{port}"}
+    addresses = {"MSPASS_DB_ADDRESS": f"{primary}:{common['MONGODB_PORT']}",
+                 "MSPASS_SCHEDULER_ADDRESS": f"{primary}:{scheduler_port(layout, common)}"}
     workers = [n for n in nodes if n != primary or layout.worker_on_primary]
     if not workers:
         raise HpcError("no node is left for workers: ask for more nodes or set worker_on_primary")
@@ -170,7 +173,7 @@ def probes_for(launch: Launch, layout: Layout, host: str) -> list[Probe]:
     if launch.role == "scheduler" and layout.scheduler == "dask":
         return [HttpProbe(f"http://{host}:{e['DASK_DASHBOARD_PORT']}/health", expect="ok")]
     if launch.role == "scheduler":
-        return [HttpProbe(f"http://{host}:{e['SPARK_MASTER_WEBUI_PORT']}/json/", expect='"ALIVE"')]
+        return [HttpProbe(f"http://{host}:{e['SPARK_MASTER_WEBUI_PORT']}/json/", expect=MASTER_ALIVE)]
     if launch.role == "worker":
         count = len(launch.nodes) * (layout.workers_per_node if layout.scheduler == "dask" else 1)
         if layout.scheduler == "dask":
@@ -217,7 +220,7 @@ class Launcher:
         self.work_dir = work_dir
         self.log_dir = log_dir
         self.wait_timeout = wait_timeout
-        self.host = nodes[layout.primary] + os.environ.get("HOSTNAME_BASE", "")
+        self.host = nodes[layout.primary]
         self.steps: list[tuple[Launch, subprocess.Popen, Path]] = []
         self.signal_received: int | None = None
 
@@ -329,6 +332,9 @@ class Launcher:
         e = launch.env
         token = self._token(out, time.monotonic() + 10)
         login = os.environ.get("SLURM_SUBMIT_HOST", "LOGIN_NODE")
+        domain = os.environ.get("HOSTNAME_BASE", "").strip(".")
+        if domain and "." not in login:  # reachable from outside by its full name
+            login = f"{login}.{domain}"
         ui = e["SPARK_MASTER_WEBUI_PORT"] if self.layout.scheduler == "spark" else e["DASK_DASHBOARD_PORT"]
         self.say("Jupyter runs on the compute node. From your computer:\n"
                  f"    ssh -N -L 8888:{self.host}:{e['JUPYTER_PORT']} -L 8787:{self.host}:{ui} {login}\n"
@@ -337,7 +343,7 @@ class Launcher:
 
     def _write_info(self, state: str) -> None:
         e = self.launches[0].env
-        port = e["SPARK_MASTER_PORT"] if self.layout.scheduler == "spark" else e["DASK_SCHEDULER_PORT"]
+        port = scheduler_port(self.layout, e)
         info = {
             "job_id": self.job_id,
             "state": state,

@@ -30,5 +30,6 @@ export MSPASS_SCHEDULER=dask
 # "--ports default" (the usual ports instead of a per-job block); see run_mspass.sh --help
 export MSPASS_HPC_ARGS=""
 
-# Optional: the domain of the login node, for the ssh command printed in interactive jobs
+# Optional: the domain of the login node (e.g. cluster.example.edu), used only to print the
+# full login-node name in the ssh command of interactive jobs; services use short names
 export HOSTNAME_BASE=""

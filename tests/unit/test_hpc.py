@@ -119,3 +119,10 @@ def test_worker_count_probe_reads_the_scheduler_page(tmp_path):
     page.write_text('{"n_workers": 2}')
     assert hpc.WorkerCountProbe(page.as_uri(), "n_workers", 2).check() is None
     assert "2 of 3 workers" in hpc.WorkerCountProbe(page.as_uri(), "n_workers", 3).check()
+
+
+def test_hostname_base_never_changes_the_service_addresses():
+    env = {**ENV, "HOSTNAME_BASE": "cluster.example.edu"}
+    frontend = hpc.plan(hpc.Layout(), ["c1", "c2"], env, "42", None)[-1]
+    assert frontend.env["MSPASS_DB_ADDRESS"].split(":")[0] == "c1"
+    assert frontend.env["MSPASS_SCHEDULER_ADDRESS"].split(":")[0] == "c1"
