@@ -49,14 +49,6 @@ trap 'exit 130' INT TERM # run the EXIT trap on interruption too
 # shellcheck source=scripts/lib/apt-sources.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/apt-sources.sh"
 
-debian_mirror() {
-    local uri=${DEBIAN_MIRROR:-}
-    [[ -n $uri ]] || uri=$(host_apt_uri "$(host_codename)")
-    [[ -n $uri ]] || uri=$(host_apt_uri "$SUITE")
-    [[ -n $uri ]] || die "no Debian mirror found in the host's apt configuration (set DEBIAN_MIRROR)"
-    printf '%s\n' "${uri%/}"
-}
-
 # The security archive is a separate URI; take it from the host too (if any).
 security_mirror() {
     local uri
@@ -220,7 +212,7 @@ main() {
 
     check_prerequisites
     local mirror rootfs
-    mirror=$(debian_mirror)
+    mirror=$(debian_mirror "$SUITE")
     WORK_DIR=$(mktemp -d "${TMPDIR:-/var/tmp}/mspass-base.XXXXXX")
     rootfs=$WORK_DIR/rootfs
     bootstrap_rootfs "$rootfs" "$mirror"

@@ -47,13 +47,6 @@ may_change() {
 # shellcheck source=scripts/lib/apt-sources.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/apt-sources.sh"
 
-debian_mirror() {
-    local uri=${DEBIAN_MIRROR:-}
-    [[ -n $uri ]] || uri=$(host_apt_uri "$(host_codename)")
-    [[ -n $uri ]] || die "no Debian mirror found in the host's apt configuration (set DEBIAN_MIRROR)"
-    printf '%s\n' "${uri%/}"
-}
-
 apt_has_candidate() {
     local cand
     cand=$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2; exit}')
@@ -175,6 +168,7 @@ step_engine() {
 # from sid can reach the host.
 fetch_sid_deb() {
     local pkg=$1 dest=$2 mirror dir
+    # shellcheck disable=SC2119 # no extra suites to try
     mirror=$(debian_mirror)
     dir=$WORK_DIR/sid-apt
     mkdir -p "$dir/sources.list.d" "$dir/lists/partial" "$dir/cache/archives/partial"

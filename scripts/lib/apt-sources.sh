@@ -50,3 +50,15 @@ host_apt_uri() {
     fi
     printf '%s\n' "${uri%/}"
 }
+
+# Print the Debian mirror URI: DEBIAN_MIRROR, else the one the host's apt configuration uses
+# for its own release, else for any SUITE given as an argument. Calls die() when none.
+debian_mirror() {
+    local uri=${DEBIAN_MIRROR:-} suite
+    [[ -n $uri ]] || uri=$(host_apt_uri "$(host_codename)")
+    for suite in "$@"; do
+        [[ -n $uri ]] || uri=$(host_apt_uri "$suite")
+    done
+    [[ -n $uri ]] || die "no Debian mirror found in the host's apt configuration (set DEBIAN_MIRROR)"
+    printf '%s\n' "${uri%/}"
+}
