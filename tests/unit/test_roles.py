@@ -17,25 +17,13 @@ import pytest
 from mspass_roles.plan import Plan
 from mspass_roles.probes import DaskWorkersProbe, HttpProbe, MongoPingProbe, TcpProbe
 from mspass_roles.roles import Batch, BatchError, attach_plan, build_plan, directories, resolve_batch
-from mspass_roles.settings import Settings
+from tests.unit.settings_factory import make
 
 PY = sys.executable
 
 # ---------------------------------------------------------------------- helpers
 
 
-def fake_which(*found):
-    return lambda name: f"/usr/bin/{name}" if name in found else None
-
-
-def make(tmp_path: Path, role=None, found=("mongod", "ferretdb"), **kw) -> Settings:
-    env = {
-        "MSPASS_WORK_DIR": str(tmp_path / "work"),
-        "MSPASS_RUN_DIR": str(tmp_path / "run"),
-        "MSPASS_NODE_NAME": "node1",
-        **{k: str(v) for k, v in kw.items()},
-    }
-    return Settings.from_env(env, role=role, which=fake_which(*found), in_container=False)
 
 
 FRONTEND = {"MSPASS_DB_ADDRESS": "dbhost", "MSPASS_SCHEDULER_ADDRESS": "sched"}

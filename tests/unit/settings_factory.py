@@ -1,0 +1,33 @@
+"""Settings built from a controlled environment, for the unit tests (no real PATH, cwd or
+machine): work and run dirs under tmp_path, a fixed node name, a fake `which`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mspass_roles.settings import Settings
+
+
+def fake_which(*found):
+    return lambda name: f"/usr/bin/{name}" if name in found else None
+
+
+def make_env(tmp_path: Path, **kw) -> dict[str, str]:
+    """A controlled env: work and run dirs under tmp_path, a fixed node name.
+    A keyword set to None removes that variable."""
+    env = {
+        "MSPASS_WORK_DIR": str(tmp_path / "work"),
+        "MSPASS_RUN_DIR": str(tmp_path / "run"),
+        "MSPASS_NODE_NAME": "node1",
+    }
+    for key, value in kw.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = str(value)
+    return env
+
+
+def make(tmp_path, role=None, found=("mongod", "ferretdb"), in_container=False, **kw) -> Settings:
+    return Settings.from_env(make_env(tmp_path, **kw), role=role, which=fake_which(*found),
+                             in_container=in_container)
