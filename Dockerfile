@@ -24,7 +24,7 @@ RUN set -eux; \
         if [ -f "$f" ]; then sed -i "s/bookworm/${GO_SUITE}/g" "$f"; fi; \
     done; \
     apt-get update; \
-    apt-get install -y --no-install-recommends "${GO_PACKAGE}" ca-certificates; \
+    apt-get install -y --no-install-recommends "${GO_PACKAGE}" ca-certificates patch; \
     rm -rf /var/lib/apt/lists/*; \
     ln -s /usr/lib/go-*/bin/go /usr/local/bin/go
 ARG TARGETOS
@@ -32,7 +32,7 @@ ARG TARGETARCH
 ARG GOPROXY
 ARG GOSUMDB
 ARG FERRETDB_VERSION=v1.24.0
-COPY scripts/build-ferretdb.sh /src/build-ferretdb.sh
+COPY scripts/build/ferretdb/ /src/ferretdb/
 RUN --mount=type=secret,id=ca \
     --mount=type=cache,target=/root/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
@@ -41,7 +41,7 @@ RUN --mount=type=secret,id=ca \
     if [ -z "${GOPROXY:-}" ]; then unset GOPROXY; fi; \
     if [ -z "${GOSUMDB:-}" ]; then unset GOSUMDB; fi; \
     GOOS="${TARGETOS}" GOARCH="${TARGETARCH}" GOTOOLCHAIN=local FERRETDB_VERSION="${FERRETDB_VERSION}" \
-        /src/build-ferretdb.sh /out/ferretdb
+        /src/ferretdb/build-ferretdb.sh /out/ferretdb
 
 # ------------------------------------------------------------------ system + Python stack
 FROM ${BASE_IMAGE} AS python

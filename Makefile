@@ -62,8 +62,8 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[spark,launchers,test]'
 	touch $@
 
-$(FERRETDB): scripts/build-ferretdb.sh
-	scripts/build-ferretdb.sh $@
+$(FERRETDB): scripts/build/ferretdb/build-ferretdb.sh $(wildcard scripts/build/ferretdb/patches/*/*.patch)
+	scripts/build/ferretdb/build-ferretdb.sh $@
 
 run-local: install ## all-in-one as local processes in WORK_DIR; prints the Jupyter URL; Ctrl-C stops
 	MSPASS_WORK_DIR=$(WORK_DIR) $(BIN)/mspass-role all

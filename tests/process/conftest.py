@@ -15,7 +15,7 @@ from tests.process.harness import Roles
 @pytest.fixture
 def roles(tmp_path, request):
     require(shutil.which("ferretdb") or shutil.which("mongod"),
-            "a database server (ferretdb or mongod) on PATH; run `make install` (scripts/build-ferretdb.sh)")
+            "a database server (ferretdb or mongod) on PATH; run `make install` (scripts/build/ferretdb/build-ferretdb.sh)")
     tracker = Roles(tmp_path)
     yield tracker
     tracker.cleanup()

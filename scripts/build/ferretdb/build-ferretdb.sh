@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Build FerretDB, a MongoDB wire-protocol server (v1 line: embedded SQLite backend, no other
-# server needed), from the Go module proxy at a pinned version. It is the project's
-# MongoDB-compatible server where MongoDB itself cannot be downloaded.
+# server needed), from the Go module proxy at a pinned version, with the project's patches
+# (patches/VERSION/*.patch, each file says why). It is the project's MongoDB-compatible
+# server where MongoDB itself cannot be downloaded.
 #
-#   scripts/build-ferretdb.sh [OUTPUT]     default OUTPUT: .build/bin/ferretdb
+#   scripts/build/ferretdb/build-ferretdb.sh [OUTPUT]     default OUTPUT: .build/bin/ferretdb
 #
-# Idempotent: does nothing when OUTPUT already reports the pinned version. Cached: the Go
-# module and build caches make a rebuild fast. Cross-compiles with GOOS/GOARCH (pure Go).
+# Idempotent: does nothing when OUTPUT already reports the pinned version and patch set.
+# Cached: the Go module and build caches make a rebuild fast. Cross-compiles with
+# GOOS/GOARCH (pure Go). Needs go >= 1.22 and patch.
 set -euo pipefail
 
 FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.0}"
@@ -14,16 +16,26 @@ FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.0}"
 FERRETDB_SUM="${FERRETDB_SUM:-h1:7WJmezL48Bj9bYWnhT/bEJgX5gjT5s7LFdHTqkN25rA=}"
 MODULE=github.com/FerretDB/FerretDB
 
-repo=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../../.." && pwd)
 out="${1:-$repo/.build/bin/ferretdb}"
 case $out in /*) ;; *) out="$PWD/$out" ;; esac # the build itself runs in another directory
 
 say() { echo "build-ferretdb: $*"; }
 
+patches=("$here/patches/$FERRETDB_VERSION"/*.patch)
+[ -f "${patches[0]}" ] || patches=()
+# the binary names its patch set (`ferretdb --version`: package), so a changed patch rebuilds
+package="mspass"
+if ((${#patches[@]})); then
+    package="mspass+$(cat "${patches[@]}" | sha256sum | cut -c1-12)"
+fi
+
 # (outputs are captured, not piped: with pipefail, `| head` can kill the writer with SIGPIPE)
 installed=$("$out" --version 2>/dev/null || true)
-if [[ -x $out && $'\n'$installed$'\n' == *$'\n'"version: $FERRETDB_VERSION"$'\n'* ]]; then
-    say "$out is already FerretDB $FERRETDB_VERSION"
+if [[ -x $out && $'\n'$installed$'\n' == *$'\n'"version: $FERRETDB_VERSION"$'\n'* &&
+    $'\n'$installed$'\n' == *$'\n'"package: $package"$'\n'* ]]; then
+    say "$out is already FerretDB $FERRETDB_VERSION ($package)"
     exit 0
 fi
 if ! command -v go >/dev/null; then
@@ -49,7 +61,11 @@ fi
 cp -r "$dir" "$work/src"
 chmod -R u+w "$work/src"
 echo "$FERRETDB_VERSION" >"$work/src/build/version/version.txt"
-echo "mspass" >"$work/src/build/version/package.txt"
+echo "$package" >"$work/src/build/version/package.txt"
+for p in "${patches[@]}"; do
+    say "patch: $(basename "$p")"
+    patch -s -p1 -d "$work/src" <"$p"
+done
 
 mkdir -p "$(dirname "$out")"
 say "building FerretDB $FERRETDB_VERSION for ${GOOS:-$(go env GOOS)}/${GOARCH:-$(go env GOARCH)}"
