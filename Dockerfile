@@ -2,9 +2,13 @@
 #
 # No "# syntax=" line on purpose: BuildKit would pull a frontend image from a registry.
 # Stages: ferretdb-build (FerretDB from source, pure Go, on the build platform)
-#         -> python (system packages, virtualenv with the pinned Python stack)
+#         mspasspy-build (MsPASS's C++ and Python from its PyPI sdist into a wheel; throwaway,
+#                         compilers stay here) -> mspasspy-wheel (just the wheel, for export)
+#         python (system packages, virtualenv with the pinned Python stack)
+#         -> mspasspy (the wheel, its Python dependencies and runtime libraries)
 #         -> engine-mongodb | engine-ferretdb (MSPASS_DB_ENGINE) -> final (mspass_roles)
-# Dependencies come before code, so a code change rebuilds only the last layers.
+# Dependencies come before code, so a code change rebuilds only the last layers, and the
+# MsPASS compile reruns only when its version, patches or build tools change.
 #
 # Extra CA for TLS-intercepting proxies: pass it as a BuildKit secret,
 #   docker build --secret id=ca,src=/path/to/ca-bundle.crt .
@@ -12,6 +16,8 @@
 
 ARG BASE_IMAGE=debian:bookworm-slim
 ARG MSPASS_DB_ENGINE=mongodb
+# mspasspy from PyPI; "none": the slim image, for users who bring their own MsPASS
+ARG MSPASS_VERSION=2.4.3
 
 # ------------------------------------------------------------------ FerretDB from source
 FROM --platform=$BUILDPLATFORM ${BASE_IMAGE} AS ferretdb-build
@@ -42,6 +48,36 @@ RUN --mount=type=secret,id=ca \
     if [ -z "${GOSUMDB:-}" ]; then unset GOSUMDB; fi; \
     GOOS="${TARGETOS}" GOARCH="${TARGETARCH}" GOTOOLCHAIN=local FERRETDB_VERSION="${FERRETDB_VERSION}" \
         /src/ferretdb/build-ferretdb.sh /out/ferretdb
+
+# ------------------------------------------------------------------ mspasspy wheel (throwaway)
+FROM ${BASE_IMAGE} AS mspasspy-pins
+# only the build tools' pins: editing any other pin must not recompile MsPASS
+COPY constraints.txt scripts/build/mspasspy/build-requirements.txt /pins/
+RUN sed -e 's/^/^/' -e 's/$/==/' /pins/build-requirements.txt | grep -i -f - /pins/constraints.txt >/build-constraints.txt
+
+FROM ${BASE_IMAGE} AS mspasspy-build
+ARG MSPASS_VERSION
+ARG PIP_INDEX_URL
+COPY --from=mspasspy-pins /build-constraints.txt /src/
+COPY scripts/build/mspasspy/ /src/mspasspy/
+# byte-identical upstream archives for offline builds (SOURCE_CACHE; see README)
+COPY scripts/build/source-cache/ /src/source-cache/
+RUN --mount=type=secret,id=ca \
+    --mount=type=cache,target=/root/.cache/pip \
+    set -eu; \
+    if [ "${MSPASS_VERSION}" != none ]; then \
+        apt-get update; \
+        apt-get install -y --no-install-recommends ca-certificates cmake g++ gfortran make patch pkg-config \
+            python3-dev python3-venv libboost-serialization-dev libgsl-dev libyaml-cpp-dev liblapack-dev libblas-dev; \
+    fi; \
+    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
+    if [ -z "${PIP_INDEX_URL:-}" ]; then unset PIP_INDEX_URL; fi; \
+    PIP_CONSTRAINT=/src/build-constraints.txt MSPASS_SOURCE_CACHE=/src/source-cache \
+        /src/mspasspy/build-wheel.sh "${MSPASS_VERSION}" /wheels
+
+# `make wheel` exports this stage: the wheel alone
+FROM scratch AS mspasspy-wheel
+COPY --from=mspasspy-build /wheels/ /
 
 # ------------------------------------------------------------------ system + Python stack
 FROM ${BASE_IMAGE} AS python
@@ -75,11 +111,26 @@ RUN --mount=type=secret,id=ca \
     pip uninstall -y mspass-roles; \
     rm -rf /src
 
+# ------------------------------------------------------------------ MsPASS itself
+FROM python AS mspasspy
+# the wheel (its compiled libraries inside; no compilers here) and its Python dependencies
+# pinned by constraints.txt; nothing for MSPASS_VERSION=none
+RUN --mount=type=bind,from=mspasspy-wheel,target=/wheels \
+    --mount=type=bind,source=constraints.txt,target=/src/constraints.txt \
+    --mount=type=secret,id=ca \
+    --mount=type=cache,target=/root/.cache/pip \
+    set -eu; \
+    if ls /wheels/mspasspy-*.whl >/dev/null 2>&1; then \
+        if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
+        if [ -z "${PIP_INDEX_URL:-}" ]; then unset PIP_INDEX_URL; fi; \
+        pip install --disable-pip-version-check -c /src/constraints.txt /wheels/mspasspy-*.whl; \
+    fi
+
 # ------------------------------------------------------------------ database engines
-FROM python AS engine-ferretdb
+FROM mspasspy AS engine-ferretdb
 COPY --from=ferretdb-build /out/ferretdb /usr/local/bin/ferretdb
 
-FROM python AS engine-mongodb
+FROM mspasspy AS engine-mongodb
 # MongoDB's own packages. Their repository is a build argument (this project names no
 # package registry in its files): MONGODB_APT_SOURCE is the "URI SUITE COMPONENT" part of
 # the apt line from MongoDB's installation guide for this base, MONGODB_APT_KEY_URL its key.
@@ -119,6 +170,7 @@ RUN pip install --disable-pip-version-check --no-cache-dir --no-deps --no-build-
     && rm -rf /src
 
 ARG MSPASS_DB_ENGINE
+ARG MSPASS_VERSION
 ARG VERSION=0.1.0
 ARG VCS_REF=unknown
 ARG SOURCE=
@@ -130,7 +182,8 @@ LABEL org.opencontainers.image.title="mspass" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.created="${BUILD_DATE}" \
       org.opencontainers.image.licenses="BSD-3-Clause" \
-      io.mspass.db-engine="${MSPASS_DB_ENGINE}"
+      io.mspass.db-engine="${MSPASS_DB_ENGINE}" \
+      io.mspass.mspasspy-version="${MSPASS_VERSION}"
 
 WORKDIR /home
 # Jupyter, dask scheduler and dashboard, database, Spark master and its web UI

@@ -6,6 +6,8 @@ IMAGE            ?= mspass#                  image name (docker run mspass)
 TAG              ?= latest#                  image tag
 BASE_IMAGE       ?= debian:bookworm-slim#    base image; made locally with debootstrap when it cannot be pulled
 MSPASS_DB_ENGINE ?= auto#                    auto, mongodb or ferretdb; auto: mongodb when MONGODB_APT_SOURCE is set
+MSPASS_VERSION   ?= 2.4.3#                   mspasspy in the image and the virtualenv (built from its PyPI sdist); none: without it
+SOURCE_CACHE     ?=#                         directory of byte-identical upstream source archives with SHA256SUMS, for offline builds
 EXTRA_CA_CERT    ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)#  CA bundle for downloads during the build (a BuildKit secret, never in the image)
 PLATFORM         ?=#                         build for another platform, e.g. linux/arm64
 WORK_DIR         ?= $(CURDIR)#               run, run-local: the work dir (notebooks; db/, logs/ are created there)
@@ -19,12 +21,15 @@ APPTAINER        ?= apptainer#               apptainer or singularity; when abse
 
 BIN := $(VENV)/bin
 FERRETDB := .build/bin/ferretdb
+WHEEL_DIR := .build/wheels/$(MSPASS_VERSION)
+# the virtualenv with mspasspy when MSPASS_VERSION names one
+MSPASSPY_WHEEL := $(if $(filter none,$(MSPASS_VERSION)),,$(WHEEL_DIR)/.exported)
 # the project's FerretDB and virtualenv come first for every target
 export PATH := $(CURDIR)/.build/bin:$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help deps build run stop install run-local test test-unit test-process test-image test-cluster test-desktop test-sif test-hpc apptainer-image slurm-image sif \
-        bench bench-image bench-sif bench-hpc bench-schedulers constraints clean clean-image
-export IMAGE TAG BASE_IMAGE MSPASS_DB_ENGINE EXTRA_CA_CERT PLATFORM WORK_DIR JUPYTER_HOST_PORT RUN_NAME
+.PHONY: help deps build wheel run stop install run-local test test-unit test-process test-image test-cluster test-desktop test-sif test-hpc apptainer-image slurm-image sif \
+        bench bench-image bench-mspass bench-sif bench-hpc bench-schedulers constraints clean clean-image
+export IMAGE TAG BASE_IMAGE MSPASS_DB_ENGINE MSPASS_VERSION SOURCE_CACHE EXTRA_CA_CERT PLATFORM WORK_DIR JUPYTER_HOST_PORT RUN_NAME
 
 help: ## list targets and variables
 	@echo "usage: make TARGET [VARIABLE=value ...]"
@@ -38,8 +43,16 @@ help: ## list targets and variables
 deps: ## provision this machine: Docker engine, buildx, debootstrap (idempotent; checks only when present)
 	scripts/provision-host.sh
 
-build: deps ## build IMAGE:TAG (engine MSPASS_DB_ENGINE; base image made locally when it cannot be pulled)
+build: deps ## build IMAGE:TAG (engine MSPASS_DB_ENGINE, mspasspy MSPASS_VERSION; base image made locally when it cannot be pulled)
 	scripts/build-image.sh
+
+wheel: $(MSPASSPY_WHEEL) ## the mspasspy wheel from the image's build stage (.build/wheels/VERSION), for the virtualenv
+
+# the same build stage as the image's, so `make build` reuses this compile from the layer cache
+$(WHEEL_DIR)/.exported: Dockerfile constraints.txt $(wildcard scripts/build/mspasspy/* scripts/build/mspasspy/patches/*/*)
+	scripts/provision-host.sh
+	OUTPUT=$(WHEEL_DIR) scripts/build-image.sh
+	touch $@
 
 run: build $(BIN)/.installed ## all-in-one container with WORK_DIR as /home (mspass-desktop up); prints the URLs when healthy
 	$(BIN)/mspass-desktop up "$(WORK_DIR)" --no-browser --name $(RUN_NAME) --image $(IMAGE):$(TAG) --port $(JUPYTER_HOST_PORT)
@@ -55,11 +68,15 @@ sif: build $(if $(shell command -v $(APPTAINER)),,apptainer-image) ## build/mspa
 stop: $(BIN)/.installed ## stop the container of `make run` (the database shuts down cleanly)
 	$(BIN)/mspass-desktop down --name $(RUN_NAME)
 
-install: $(BIN)/.installed $(FERRETDB) ## virtualenv with mspass_roles + FerretDB built from source (first time ~2 min)
+install: $(BIN)/.installed $(FERRETDB) ## virtualenv with mspass_roles and mspasspy (MSPASS_VERSION) + FerretDB built from source
 
-$(BIN)/.installed: pyproject.toml constraints.txt
+# mspasspy comes from `make wheel`: Docker builds it once, for the image too (a manylinux
+# wheel with its libraries inside, so any Linux host with glibc >= 2.35 runs it)
+$(BIN)/.installed: pyproject.toml constraints.txt $(MSPASSPY_WHEEL)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[spark,launchers,test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[spark,launchers,test]' \
+	    $(if $(MSPASSPY_WHEEL),$(WHEEL_DIR)/mspasspy-$(MSPASS_VERSION)-*.whl)
+	$(if $(MSPASSPY_WHEEL),,$(BIN)/pip uninstall --quiet -y mspasspy)
 	touch $@
 
 $(FERRETDB): scripts/build/ferretdb/build-ferretdb.sh $(wildcard scripts/build/ferretdb/patches/*/*.patch)
@@ -98,8 +115,11 @@ test-desktop: install ## mspass-desktop against the real Docker engine; needs `m
 bench: install ## startup time of `all` beside its slowest service started alone
 	$(BIN)/python bench/startup.py
 
-bench-image: install ## image size, build times, docker run -> healthy beside plain processes
+bench-image: install ## full image beside slim (size, cold build), code-change rebuild, docker run -> healthy
 	$(BIN)/python bench/image.py
+
+bench-mspass: install ## the MsPASS workflow by stage: all-in-one, 1 and 2 worker containers; needs `make build`
+	MSPASS_IMAGE=$(IMAGE):$(TAG) $(BIN)/python bench/mspass.py
 
 bench-sif: install apptainer-image ## SIF build time and size, all-in-one ready under Apptainer beside docker; needs `make build`
 	$(BIN)/python bench/sif.py
@@ -110,14 +130,21 @@ bench-hpc: install slurm-image ## sbatch -> every role ready on the emulated Slu
 bench-schedulers: install ## dask beside Spark: time to ready and a fixed small job, same cluster shape
 	$(BIN)/python bench/schedulers.py
 
-constraints: ## re-resolve constraints.txt (newest versions) with the image's Python (PIN_PYTHON)
+# mspasspy's own dependencies are resolved from its sdist's metadata (nothing is compiled);
+# pybind11 keeps its pin: the version mspasspy's CMake would fetch
+constraints: ## re-resolve constraints.txt (newest versions, mspasspy's included) with the image's Python (PIN_PYTHON)
 	rm -rf .build/pin-venv && $(PIN_PYTHON) -m venv .build/pin-venv
-	.build/pin-venv/bin/pip install --quiet --upgrade pip setuptools wheel
-	.build/pin-venv/bin/pip install --quiet '.[spark,launchers,test]'
+	.build/pin-venv/bin/pip install --quiet --upgrade pip
+	.build/pin-venv/bin/pip install --quiet --dry-run --ignore-installed --report .build/pin-report.json \
+	    '.[spark,launchers,test]' $(if $(filter none,$(MSPASS_VERSION)),,mspasspy==$(MSPASS_VERSION)) \
+	    $$(cat scripts/build/mspasspy/build-requirements.txt | grep -v '^pybind11$$') $$(grep '^pybind11==' constraints.txt)
 	{ echo "# Exact versions for the image and the tests, resolved with $$($(PIN_PYTHON) --version)"; \
 	  echo "# (the image's Python: Debian bookworm's python3). Regenerate with: make constraints"; \
-	  .build/pin-venv/bin/pip freeze --all | grep -vi '^mspass'; } > constraints.txt
-	rm -rf .build/pin-venv
+	  .build/pin-venv/bin/python -c 'import json, sys; r = json.load(open(sys.argv[1])); \
+	    pins = {i["metadata"]["name"]: i["metadata"]["version"] for i in r["install"]}; \
+	    print(*(f"{n}=={v}" for n, v in sorted(pins.items(), key=lambda p: p[0].lower()) \
+	            if not n.lower().startswith("mspass")), sep="\n")' .build/pin-report.json; } > constraints.txt
+	rm -rf .build/pin-venv .build/pin-report.json
 
 clean: ## remove the virtualenv, build outputs, caches and containers left by tests
 	rm -rf $(VENV) .build build .pytest_cache *.egg-info

@@ -2,6 +2,13 @@
 # Build the MsPASS image (called by `make build`; every setting comes from the environment).
 #
 #   IMAGE, TAG          name of the result (mspass, latest); also tagged TAG-ENGINE
+#   MSPASS_VERSION      mspasspy version built into the image (2.4.3); none: the slim image
+#   SOURCE_CACHE        directory of byte-identical upstream source archives with a SHA256SUMS
+#                       file, for builds that cannot download them (air-gapped sites, this
+#                       project's CI); copied into scripts/build/source-cache/, where later
+#                       builds find it without the setting
+#   OUTPUT              instead of an image, export the mspasspy wheel and its runtime package
+#                       list to this directory (the Dockerfile's mspasspy-wheel stage)
 #   BASE_IMAGE          base image (debian:bookworm-slim). When it is neither present nor
 #                       pullable (no registry), a local Debian base made with debootstrap
 #                       is used instead (LOCAL_BASE_IMAGE, mspass-base:bookworm), with a notice.
@@ -24,6 +31,9 @@ TAG=${TAG:-latest}
 BASE_IMAGE=${BASE_IMAGE:-debian:bookworm-slim}
 LOCAL_BASE_IMAGE=${LOCAL_BASE_IMAGE:-mspass-base:bookworm}
 MSPASS_DB_ENGINE=${MSPASS_DB_ENGINE:-auto}
+MSPASS_VERSION=${MSPASS_VERSION:-2.4.3}
+SOURCE_CACHE=${SOURCE_CACHE:-}
+OUTPUT=${OUTPUT:-}
 EXTRA_CA_CERT=${EXTRA_CA_CERT-/etc/ssl/certs/ca-certificates.crt}
 PLATFORM=${PLATFORM:-}
 DOCKER=${DOCKER:-docker}
@@ -45,29 +55,48 @@ else
     BASE_IMAGE=$LOCAL_BASE_IMAGE
 fi
 
-# --- database engine
-case $MSPASS_DB_ENGINE in
-auto)
-    if [ -n "${MONGODB_APT_SOURCE:-}" ] && [ -n "${MONGODB_APT_KEY_URL:-}" ]; then
-        MSPASS_DB_ENGINE=mongodb
-    else
-        MSPASS_DB_ENGINE=ferretdb
-        say "NOTICE: building with FerretDB (a MongoDB-compatible server built from source): MongoDB's" \
-            "package repository is not configured. For MongoDB set MONGODB_APT_SOURCE and" \
-            "MONGODB_APT_KEY_URL (see README) or MSPASS_DB_ENGINE=mongodb."
-    fi
-    ;;
-mongodb)
-    if [ -z "${MONGODB_APT_SOURCE:-}" ] || [ -z "${MONGODB_APT_KEY_URL:-}" ]; then
-        die "MSPASS_DB_ENGINE=mongodb needs MONGODB_APT_SOURCE and MONGODB_APT_KEY_URL (see README)"
-    fi
-    ;;
-ferretdb) ;;
-*) die "MSPASS_DB_ENGINE='$MSPASS_DB_ENGINE' is not an engine; valid: auto, mongodb, ferretdb" ;;
-esac
+[[ $MSPASS_VERSION =~ ^(none|[0-9]+(\.[0-9]+)*)$ ]] ||
+    die "MSPASS_VERSION='$MSPASS_VERSION' is not a version; valid: a mspasspy release such as 2.4.3, or none"
+
+# --- source cache: verified here, then copied into the build context, where it stays for
+# later builds (changing it would rebuild MsPASS)
+staged=scripts/build/source-cache
+if [ -n "$SOURCE_CACHE" ]; then
+    find "$staged" -mindepth 1 ! -name README.md ! -name .gitignore -delete
+    [ -f "$SOURCE_CACHE/SHA256SUMS" ] || die "SOURCE_CACHE=$SOURCE_CACHE has no SHA256SUMS file"
+    (cd "$SOURCE_CACHE" && sha256sum --quiet --strict -c SHA256SUMS) ||
+        die "SOURCE_CACHE=$SOURCE_CACHE: a file does not match its SHA256SUMS"
+    while read -r _ name; do cp -p "$SOURCE_CACHE/$name" "$staged/"; done <"$SOURCE_CACHE/SHA256SUMS"
+    cp -p "$SOURCE_CACHE/SHA256SUMS" "$staged/"
+    say "source cache: $SOURCE_CACHE ($(awk '{printf "%s ", $2}' "$SOURCE_CACHE/SHA256SUMS"))"
+fi
+
+# --- database engine (an image needs one; the wheel does not)
+if [ -z "$OUTPUT" ]; then
+    case $MSPASS_DB_ENGINE in
+    auto)
+        if [ -n "${MONGODB_APT_SOURCE:-}" ] && [ -n "${MONGODB_APT_KEY_URL:-}" ]; then
+            MSPASS_DB_ENGINE=mongodb
+        else
+            MSPASS_DB_ENGINE=ferretdb
+            say "NOTICE: building with FerretDB (a MongoDB-compatible server built from source): MongoDB's" \
+                "package repository is not configured. For MongoDB set MONGODB_APT_SOURCE and" \
+                "MONGODB_APT_KEY_URL (see README) or MSPASS_DB_ENGINE=mongodb."
+        fi
+        ;;
+    mongodb)
+        if [ -z "${MONGODB_APT_SOURCE:-}" ] || [ -z "${MONGODB_APT_KEY_URL:-}" ]; then
+            die "MSPASS_DB_ENGINE=mongodb needs MONGODB_APT_SOURCE and MONGODB_APT_KEY_URL (see README)"
+        fi
+        ;;
+    ferretdb) ;;
+    *) die "MSPASS_DB_ENGINE='$MSPASS_DB_ENGINE' is not an engine; valid: auto, mongodb, ferretdb" ;;
+    esac
+fi
 
 # --- build arguments
-args=(--build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "MSPASS_DB_ENGINE=$MSPASS_DB_ENGINE")
+args=(--build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "MSPASS_DB_ENGINE=$MSPASS_DB_ENGINE"
+    --build-arg "MSPASS_VERSION=$MSPASS_VERSION")
 add_arg() { if [ -n "$2" ]; then args+=(--build-arg "$1=$2"); fi; }
 add_arg PIP_INDEX_URL "${PIP_INDEX_URL:-$(python3 -m pip config get global.index-url 2>/dev/null || true)}"
 if command -v go >/dev/null; then
@@ -89,12 +118,20 @@ if [ -n "$EXTRA_CA_CERT" ]; then
     [ -r "$EXTRA_CA_CERT" ] || die "EXTRA_CA_CERT=$EXTRA_CA_CERT is not a readable file"
     args+=(--secret "id=ca,src=$EXTRA_CA_CERT")
 fi
-args+=(-t "$IMAGE:$TAG" -t "$IMAGE:$TAG-$MSPASS_DB_ENGINE")
 # shellcheck disable=SC2206 # BUILD_ARGS is a list of words on purpose
 args+=(${BUILD_ARGS:-})
 
-say "building $IMAGE:$TAG (engine $MSPASS_DB_ENGINE, FROM $BASE_IMAGE${PLATFORM:+, $PLATFORM})"
 start=$(date +%s)
+if [ -n "$OUTPUT" ]; then
+    say "building the mspasspy $MSPASS_VERSION wheel into $OUTPUT (FROM $BASE_IMAGE${PLATFORM:+, $PLATFORM})"
+    rm -rf "$OUTPUT"
+    "$DOCKER" buildx build ${PLATFORM:+--platform "$PLATFORM"} --target mspasspy-wheel \
+        --output "type=local,dest=$OUTPUT" "${args[@]}" .
+    say "built $(cd "$OUTPUT" && ls | tr '\n' ' ')in $(($(date +%s) - start)) s"
+    exit 0
+fi
+args+=(-t "$IMAGE:$TAG" -t "$IMAGE:$TAG-$MSPASS_DB_ENGINE")
+say "building $IMAGE:$TAG (engine $MSPASS_DB_ENGINE, mspasspy $MSPASS_VERSION, FROM $BASE_IMAGE${PLATFORM:+, $PLATFORM})"
 if [ -n "$PLATFORM" ]; then
     "$DOCKER" buildx build --load --platform "$PLATFORM" "${args[@]}" .
 else
