@@ -14,7 +14,7 @@ import sys
 from . import __version__, state
 from .probes import Probe
 from .roles import BATCH_ROLES, BatchError, attach_plan, build_plan, check_batch_role, directories, resolve_batch
-from .settings import ROLES, VARIABLES, Settings, SettingsError
+from .settings import ROLES, VARIABLES, Settings, SettingsError, mspasspy_version
 from .supervisor import Supervisor
 
 PROG = "mspass-role"
@@ -64,6 +64,10 @@ def help_text() -> str:
     return USAGE + "\n".join(rows) + "\n"
 
 
+def version_text() -> str:
+    return f"{PROG} {__version__}, mspasspy {mspasspy_version() or '(not installed)'}"
+
+
 def fail(problems: list[str], what: str = "invalid settings") -> int:
     print(f"{PROG}: {what} (nothing was started):", file=sys.stderr)
     for p in problems:
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print(help_text(), end="")
         return 0
     if first == "--version":
-        print(f"{PROG} {__version__}")
+        print(version_text())
         return 0
     if first == "health":
         return health()

@@ -31,6 +31,30 @@ SHARDING_ENGINES = ("mongodb",)
 ANY_ADDRESS = ("0.0.0.0", "::", "")
 
 
+def installed_mspass_home() -> str | None:
+    """The installed mspasspy package's directory (MsPASS reads its schema from data/yaml
+    there), found without importing it; None when mspasspy is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mspasspy")
+    locations = spec.submodule_search_locations if spec else None
+    return str(locations[0]) if locations else None
+
+
+def mspasspy_version() -> str | None:
+    """The installed mspasspy's version, from its metadata (no import); None without it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mspasspy")
+    except PackageNotFoundError:
+        return None
+
+
+#: roles whose processes run MsPASS code (and read MSPASS_HOME)
+MSPASS_ROLES = ("all", "worker", "frontend")
+
+
 def local_address(bind: str) -> str:
     """How processes on this node reach a service bound to `bind`."""
     return "127.0.0.1" if bind in ANY_ADDRESS else bind
@@ -96,7 +120,8 @@ VARIABLES = (
     Var("MSPASS_WAIT_TIMEOUT", "300", "how long a role waits for the services it needs, seconds"),
     Var("MSPASS_READY_TIMEOUT", "180", "how long a started service may take to become ready, seconds"),
     Var("MSPASS_STOP_TIMEOUT", "60", "grace period for the database to shut down, seconds"),
-    Var("MSPASS_HOME", "unset", "MsPASS installation; passed to the frontend when set"),
+    Var("MSPASS_HOME", "the installed mspasspy package", "MsPASS's data (schema YAML in data/yaml); "
+        "exported to every service"),
 )
 VARIABLE_NAMES = tuple(v.name for v in VARIABLES)
 
@@ -311,17 +336,20 @@ class Settings:
         role: str | None = None,
         which=None,
         in_container: bool | None = None,
+        find_mspasspy=installed_mspass_home,
     ) -> "Settings":
         """Build and validate. Raises SettingsError listing every problem.
 
         `which` finds executables (shutil.which); `in_container` overrides the
-        /.dockerenv check. Both are parameters so that unit tests stay pure.
+        /.dockerenv check; `find_mspasspy` finds the installed MsPASS package. They are
+        parameters so that unit tests stay pure.
         """
         return _Parser(
             os.environ if env is None else env,
             role,
             which,
             os.path.exists("/.dockerenv") if in_container is None else in_container,
+            find_mspasspy,
         ).parse()
 
 
@@ -331,13 +359,14 @@ _BYTES_RE = re.compile(r"^(auto|\d+(\.\d+)?\s*([kmgtp]i?b?|b)?)$", re.IGNORECASE
 
 
 class _Parser:
-    def __init__(self, env, role_override, which, in_container):
+    def __init__(self, env, role_override, which, in_container, find_mspasspy):
         import shutil
 
         self.env = env
         self.role_override = role_override
         self.which = which or shutil.which
         self.in_container = in_container
+        self.find_mspasspy = find_mspasspy
         self.problems: list[str] = []
 
     # helpers ---------------------------------------------------------------
@@ -521,6 +550,7 @@ class _Parser:
                          "valid: letters, digits, _ and - (the same id on every restart)")
 
         ready_file = self.get("MSPASS_DB_READY_FILE")
+        mspass_home = self.mspass_home(role)
         settings = Settings(
             role=role,
             scheduler=scheduler,
@@ -561,7 +591,7 @@ class _Parser:
             wait_timeout=self.seconds("MSPASS_WAIT_TIMEOUT", 300),
             ready_timeout=self.seconds("MSPASS_READY_TIMEOUT", 180),
             stop_timeout=self.seconds("MSPASS_STOP_TIMEOUT", 60),
-            mspass_home=self.get("MSPASS_HOME") or None,
+            mspass_home=mspass_home,
         )
         if self.problems:
             raise SettingsError(self.problems)
@@ -637,6 +667,18 @@ class _Parser:
             self.problem(f"MSPASS_ROLE={role!r} needs a database engine that can shard; MSPASS_DB_ENGINE "
                          f"resolved to {engine!r}, which cannot (valid: {', '.join(SHARDING_ENGINES)})")
         return engine
+
+    def mspass_home(self, role: str) -> str | None:
+        """MSPASS_HOME as given, else the installed mspasspy; a given one must hold the schema."""
+        given = self.get("MSPASS_HOME")
+        if not given:
+            return self.find_mspasspy()
+        if role in MSPASS_ROLES and not (Path(given) / "data" / "yaml" / "mspass.yaml").is_file():
+            installed = self.find_mspasspy()
+            self.problem(f"MSPASS_HOME={given!r} has no data/yaml/mspass.yaml (MsPASS reads its schema there); "
+                         "valid: a directory with MsPASS's data/, or unset for "
+                         + (f"the installed mspasspy ({installed})" if installed else "mspasspy's own data"))
+        return given
 
     def worker_args(self) -> WorkerArgs:
         raw = self.env.get("MSPASS_WORKER_ARG", "")

@@ -51,6 +51,8 @@ def child_environment(settings: Settings) -> dict[str, str]:
     passwd entry has neither a writable home nor a name.
     """
     env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
+    if settings.mspass_home:  # every MsPASS process reads the same schema
+        env["MSPASS_HOME"] = settings.mspass_home
     home = env.get("HOME", "")
     if not home or not os.access(home, os.W_OK):
         fallback = settings.run_dir / "home"

@@ -19,7 +19,7 @@ from pathlib import Path
 from .. import spark
 from ..plan import Service
 from ..probes import HttpProbe, MongoPingProbe, Probe, TcpProbe
-from ..settings import Address, Settings
+from ..settings import Address, Settings, mspasspy_version
 
 BATCH_SUFFIXES = (".ipynb", ".py")
 
@@ -48,6 +48,12 @@ def resolve_batch(file: str, args: list[str], s: Settings) -> Batch:
     if found.suffix not in BATCH_SUFFIXES:
         raise BatchError(f"--batch {file!r}: not a notebook or script; valid: {', '.join(BATCH_SUFFIXES)} files")
     return Batch(found.resolve(), tuple(args))
+
+
+def mspass_label() -> str:
+    """Which MsPASS the notebook gets, for the status lines."""
+    version = mspasspy_version()
+    return f"mspasspy {version}" if version else "no mspasspy"
 
 
 def needs(s: Settings) -> list[Probe]:
@@ -90,10 +96,10 @@ def batch_service(s: Settings, batch: Batch, *, wait: bool = True) -> Service:
         argv = [sys.executable, "-m", "papermill", str(batch.path), str(out),
                 "--cwd", str(batch.path.parent), "--kernel", "python3", "--log-output",
                 "--no-progress-bar", *batch.args]
-        summary = f"notebook {batch.path} -> {out}"
+        summary = f"notebook {batch.path} -> {out} ({mspass_label()})"
     else:
         argv = [sys.executable, str(batch.path), *batch.args]
-        summary = f"script {batch.path}"
+        summary = f"script {batch.path} ({mspass_label()})"
     scheduler = _SchedulerConfig(s)
     return Service(
         name="batch",
@@ -159,7 +165,7 @@ def jupyter_service(s: Settings, *, wait: bool = True) -> Service:
         env=env,
         cwd=s.work_dir,
         log=s.log_dir / f"jupyter-{s.node_name}.log",
-        summary=f"JupyterLab on {s.bind_hostport(s.jupyter_port)}, notebooks in {s.work_dir}",
+        summary=f"JupyterLab on {s.bind_hostport(s.jupyter_port)}, notebooks in {s.work_dir} ({mspass_label()})",
         ready_message=f"\n  Jupyter is ready ({login}):\n{urls}\n",
         before_start=write_config,
         after_stop=remove_config,

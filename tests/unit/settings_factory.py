@@ -28,6 +28,7 @@ def make_env(tmp_path: Path, **kw) -> dict[str, str]:
     return env
 
 
-def make(tmp_path, role=None, found=("mongod", "ferretdb"), in_container=False, **kw) -> Settings:
+def make(tmp_path, role=None, found=("mongod", "ferretdb"), in_container=False, mspasspy=None, **kw) -> Settings:
+    """`mspasspy`: where the installed MsPASS package is (None: not installed)."""
     return Settings.from_env(make_env(tmp_path, **kw), role=role, which=fake_which(*found),
-                             in_container=in_container)
+                             in_container=in_container, find_mspasspy=lambda: mspasspy)

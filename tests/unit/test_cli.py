@@ -71,9 +71,11 @@ def test_help(capsys, flag):
         assert f"\n  {role} " in out
 
 
-def test_version(capsys):
+@pytest.mark.parametrize("installed,shown", [("2.4.3", "mspasspy 2.4.3"), (None, "mspasspy (not installed)")])
+def test_version_names_the_mspasspy_version(capsys, monkeypatch, installed, shown):
+    monkeypatch.setattr("mspass_roles.cli.mspasspy_version", lambda: installed)
     assert main(["--version"]) == 0
-    assert capsys.readouterr().out == f"mspass-role {__version__}\n"
+    assert capsys.readouterr().out == f"mspass-role {__version__}, {shown}\n"
 
 
 def test_help_subprocess(tmp_path):

@@ -69,7 +69,7 @@ def test_defaults_role_all(tmp_path):
     assert s.memory_limit == "0"
     assert s.jupyter_token is None and s.jupyter_password is None
     assert (s.sleep_time, s.wait_timeout, s.ready_timeout, s.stop_timeout) == (2, 300, 180, 60)
-    assert s.db_ready_file is None and s.mspass_home is None
+    assert s.db_ready_file is None and s.mspass_home is None  # mspasspy not installed (make's default)
     assert s.runs_db
 
 
@@ -351,9 +351,36 @@ def test_client_env_role_all_points_at_this_host(tmp_path):
     assert env["DASK_SCHEDULER_ADDRESS"] == "tcp://127.0.0.1:8786"
 
 
-def test_client_env_mspass_home(tmp_path):
-    env = make(tmp_path, MSPASS_HOME="/opt/mspass").client_env()
-    assert env["MSPASS_HOME"] == "/opt/mspass"
+def mspass_data(path: Path) -> Path:
+    """A directory laid out like MsPASS's data: data/yaml/mspass.yaml."""
+    (path / "data" / "yaml").mkdir(parents=True)
+    (path / "data" / "yaml" / "mspass.yaml").write_text("Database: {}\n")
+    return path
+
+
+def test_mspass_home_defaults_to_the_installed_mspasspy(tmp_path):
+    installed = str(mspass_data(tmp_path / "site-packages" / "mspasspy"))
+    assert make(tmp_path, mspasspy=installed).mspass_home == installed
+    assert make(tmp_path, mspasspy=installed).client_env()["MSPASS_HOME"] == installed
+    assert make(tmp_path, mspasspy=None).mspass_home is None
+
+
+def test_client_env_mspass_home_as_given(tmp_path):
+    home = str(mspass_data(tmp_path / "mspass"))
+    env = make(tmp_path, mspasspy="/elsewhere", MSPASS_HOME=home).client_env()
+    assert env["MSPASS_HOME"] == home
+
+
+@pytest.mark.parametrize("role", ["all", "frontend", "worker"])
+def test_mspass_home_without_the_schema_is_refused_where_mspass_runs(tmp_path, role):
+    problems = problems_of(tmp_path, role=role, mspasspy="/site/mspasspy", MSPASS_HOME=str(tmp_path),
+                           **(FRONTEND if role != "all" else {}))
+    line = the_problem(problems, f"MSPASS_HOME={str(tmp_path)!r} has no data/yaml/mspass.yaml")
+    assert "unset for the installed mspasspy (/site/mspasspy)" in line
+
+
+def test_mspass_home_is_not_checked_by_the_database(tmp_path):
+    assert make(tmp_path, role="db", MSPASS_HOME=str(tmp_path)).mspass_home == str(tmp_path)
 
 
 def test_client_env_scheduler_none(tmp_path):
