@@ -19,6 +19,8 @@ import webbrowser
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from . import __version__
+
 PROG = "mspass-desktop"
 LABEL = "io.mspass.desktop"
 CONFIG_NAME = "mspass-desktop.toml"
@@ -117,14 +119,22 @@ def docker_client():
                            "(Docker Desktop, or `sudo service docker start`) and try again.") from err
 
 
-def find_image(client, image: str) -> None:
+def find_image(client, image: str):
     from docker.errors import ImageNotFound
 
     try:
-        client.images.get(image)
+        return client.images.get(image)
     except ImageNotFound as err:
         raise DesktopError(f"the image {image} is not on this machine. Build it with `make build` in the MsPASS "
                            f"container repository, or pass --image NAME.") from err
+
+
+def image_contents(image) -> str:
+    """What an image holds, from its labels: the MsPASS version and the database engine."""
+    labels = image.labels or {}
+    mspasspy = labels.get("io.mspass.mspasspy-version", "unknown")
+    return (f"mspasspy {mspasspy}" if mspasspy != "none" else "no mspasspy") + \
+        f", database {labels.get('io.mspass.db-engine', 'unknown')}"
 
 
 def existing(client, name: str):
@@ -272,7 +282,7 @@ def running_container(client, opts: Options):
 def cmd_up(opts: Options) -> int:
     check_workdir(opts.workdir)
     client = docker_client()
-    find_image(client, opts.image)
+    image = find_image(client, opts.image)
     found = existing(client, opts.name)
     if found is not None:
         state = "running" if found.status == "running" else f"stopped ({found.status})"
@@ -288,7 +298,7 @@ def cmd_up(opts: Options) -> int:
         stop_and_remove(container)
         raise
     links = urls(container)
-    print(f"MsPASS is running (container {opts.name}, work dir {opts.workdir}).")
+    print(f"MsPASS is running (container {opts.name}, {image_contents(image)}, work dir {opts.workdir}).")
     for what, url in links.items():
         print(f"  {what:<10} {url}")
     named = "" if opts.name == Options.name else f" --name {opts.name}"
@@ -305,6 +315,7 @@ def cmd_status(opts: Options) -> int:
         return 1
     health = container.attrs["State"].get("Health", {}).get("Status", "no health check")
     print(f"container {opts.name}: {container.status} ({health}), image {container.image.tags[:1]}")
+    print(f"  contents  {image_contents(container.image)}")
     print(f"  work dir  {container.labels.get(f'{LABEL}.workdir', '?')}")
     for what, url in urls(container).items():
         print(f"  {what:<9} {url}")
@@ -388,6 +399,16 @@ def cmd_run(opts: Options, notebook: str, extra: list[str], given_workdir: bool)
 
 
 # ---------------------------------------------------------------------- entry point
+def cmd_version(opts: Options) -> int:
+    """This launcher's version and what the image it would start holds."""
+    print(f"{PROG} {__version__}")
+    try:
+        print(f"image {opts.image}: {image_contents(find_image(docker_client(), opts.image))}")
+    except DesktopError as err:
+        print(f"image {opts.image}: unknown ({str(err).split('.')[0]})")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Start, show and stop MsPASS on this computer (Docker).",
                                 epilog=f"Settings may also come from {CONFIG_NAME} in the work dir or in "
@@ -400,6 +421,8 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--name", help="container name (default: mspass)")
         sp.add_argument("--image", help="image (default: mspass:latest)")
         return sp
+
+    common(sub.add_parser("version", help="this launcher's version and the MsPASS version of the image"))
 
     up = common(sub.add_parser("up", help="start the all-in-one container and print its URLs"), workdir_arg=True)
     up.add_argument("--scheduler", choices=SCHEDULERS, help="dask (default) or spark")
@@ -427,9 +450,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:  # the usual spelling of the `version` command
+        argv[0] = "version"
     args = parser().parse_args(argv)
     try:
         opts = resolve_options(args)
+        if args.command == "version":
+            return cmd_version(opts)
         if args.command == "up":
             return cmd_up(opts)
         if args.command == "status":

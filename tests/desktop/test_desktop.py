@@ -64,7 +64,7 @@ def jupyter_url(output: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def test_up_run_down_and_up_again_keeps_the_data(workdir, name):
+def test_up_run_down_and_up_again_keeps_the_data(image, workdir, name):
     up = desktop("up", str(workdir), *opts(name), "--no-browser")
     assert up.returncode == 0, up.stderr + up.stdout
     base, token = jupyter_url(up.stdout)
@@ -76,7 +76,12 @@ def test_up_run_down_and_up_again_keeps_the_data(workdir, name):
     assert "already run here" in run.stdout  # it used the running container
     assert (workdir / "logs" / "roundtrip.executed.ipynb").stat().st_uid == os.getuid()
 
-    assert desktop("status", "--name", name).returncode == 0
+    contents = f"mspasspy {image.labels['io.mspass.mspasspy-version']}, database {image.labels['io.mspass.db-engine']}"
+    assert contents in up.stdout
+    status = desktop("status", "--name", name)
+    assert status.returncode == 0 and f"contents  {contents}" in status.stdout
+    version = desktop("--version", "--image", image.tags[0])
+    assert version.stdout.splitlines()[1] == f"image {image.tags[0]}: {contents}", version.stdout
     assert desktop("url", "--name", name).stdout.strip() == f"{base}/lab?token={token}"
     logs = desktop("logs", "db", "--name", name)
     assert logs.returncode == 0 and "starting db" in logs.stdout
