@@ -54,26 +54,27 @@ def cluster(containers, tmp_path) -> Cluster:
     return Cluster(net, work, db, scheduler, workers)
 
 
-def run_frontend_batch(containers, cluster: Cluster, *params: str):
+def run_frontend_batch(containers, cluster: Cluster, notebook: str, *params: str):
     env = {"MSPASS_ROLE": "frontend", "MSPASS_DB_ADDRESS": "db", "MSPASS_SCHEDULER_ADDRESS": "scheduler"}
-    args = ["--batch", "roundtrip.ipynb"]
+    args = ["--batch", notebook]
     for i in range(0, len(params), 2):
         args += ["-p", params[i], params[i + 1]]
     return containers.run("frontend", args, environment=env, network=cluster.network, volumes=cluster.mount())
 
 
-def test_frontend_batch_spreads_work_over_both_worker_containers(containers, cluster):
-    frontend = run_frontend_batch(containers, cluster, "n_tasks", "60", "expect_workers", "2")
-    assert containers.wait_exit(frontend) == 0, containers.logs_of(frontend)
+def test_mspass_workflow_spreads_over_both_worker_containers(containers, cluster):
+    frontend = run_frontend_batch(containers, cluster, "mspass_workflow.ipynb", "n_data", "24",
+                                  "expect_workers", "2", "seconds_per_datum", "0.2")
+    assert containers.wait_exit(frontend, 300) == 0, containers.logs_of(frontend)
 
-    summary = json.loads((cluster.work / "roundtrip-summary.json").read_text())
-    assert summary["hosts"] == ["worker1", "worker2"]  # the task ran in both worker containers
-    assert summary["documents"] == 60 and summary["total"] == sum(i * i for i in range(60))
-    assert (cluster.work / "logs" / "roundtrip.executed.ipynb").exists()
+    summary = json.loads((cluster.work / "mspass_workflow-summary.json").read_text())
+    assert summary["hosts"] == ["worker1", "worker2"]  # the map ran in both worker containers
+    assert summary["documents"] == 24 and summary["max_abs_difference"] < 1e-9
+    assert (cluster.work / "logs" / "mspass_workflow.executed.ipynb").exists()
 
 
 def test_a_worker_killed_mid_run_does_not_break_the_run(containers, cluster):
-    frontend = run_frontend_batch(containers, cluster, "n_tasks", "40", "task_seconds", "0.5")
+    frontend = run_frontend_batch(containers, cluster, "roundtrip.ipynb", "n_tasks", "40", "task_seconds", "0.5")
     db = pymongo.MongoClient(containers.ip(cluster.db, cluster.network), 27017, serverSelectionTimeoutMS=5000)
     coll = db["mspass_test"]["roundtrip"]
     deadline = time.monotonic() + 120

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.hpc
 def run_dir(cluster, request):
     """A user's directory on the cluster file system with the edited templates and notebooks."""
     require((SIF_DIR / SIF_NAME).is_file(), f"the SIF {SIF_DIR / SIF_NAME}; run `make sif`")
-    return prepare_run_dir(cluster.shared / request.node.name[:40], SIF_NAME, ("roundtrip.ipynb", "failing.ipynb"))
+    return prepare_run_dir(cluster.shared / request.node.name[:40], SIF_NAME,
+                           ("mspass_workflow.ipynb", "roundtrip.ipynb", "failing.ipynb"))
 
 
 def submit(cluster, run_dir, *args: str) -> int:
@@ -50,16 +51,17 @@ def wait_until_nothing_runs(cluster, timeout: float) -> None:
         time.sleep(0.5)
 
 
-def test_a_notebook_job_runs_on_the_nodes_and_ends_with_the_notebook(cluster, run_dir):
-    job = submit(cluster, run_dir, "roundtrip.ipynb", "-p", "n_tasks", "40", "-p", "expect_workers", "2")
-    state, code = cluster.wait_job(job, 300)
+def test_a_mspass_workflow_job_runs_on_the_nodes_and_ends_with_the_notebook(cluster, run_dir):
+    job = submit(cluster, run_dir, "mspass_workflow.ipynb", "-p", "n_data", "24", "-p", "expect_workers", "2",
+                 "-p", "seconds_per_datum", "0.2")
+    state, code = cluster.wait_job(job, 400)
     assert (state, code) == ("COMPLETED", "0:0"), job_output(run_dir, job)
     assert job not in cluster.squeue()  # the job ended with the notebook, not at walltime
 
-    summary = json.loads((run_dir / "roundtrip-summary.json").read_text())
-    assert summary["hosts"] == ["c2", "c3"]  # tasks ran in worker containers on two nodes
-    assert summary["documents"] == 40 and summary["total"] == sum(i * i for i in range(40))
-    assert (run_dir / "logs" / "roundtrip.executed.ipynb").exists()
+    summary = json.loads((run_dir / "mspass_workflow-summary.json").read_text())
+    assert summary["hosts"] == ["c2", "c3"]  # the map ran in worker containers on two nodes
+    assert summary["documents"] == 24 and summary["max_abs_difference"] < 1e-9
+    assert (run_dir / "logs" / "mspass_workflow.executed.ipynb").exists()
     info = json.loads((run_dir / f"mspass-job-{job}.json").read_text())
     assert info["state"] == "ended" and info["nodes"] == NODES
     assert "every role is ready" in job_output(run_dir, job)

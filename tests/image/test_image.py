@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
@@ -55,10 +56,23 @@ def test_labels(image):
     assert labels["org.opencontainers.image.version"] == version
     assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", labels["org.opencontainers.image.revision"])
     assert labels["io.mspass.db-engine"] in ("mongodb", "ferretdb")
+    assert re.fullmatch(r"\d+(\.\d+)+|none", labels["io.mspass.mspasspy-version"])
     datetime.strptime(labels["org.opencontainers.image.created"], "%Y-%m-%dT%H:%M:%SZ")
     assert image.attrs["Config"]["Healthcheck"]["Test"] == ["CMD", "mspass-role", "health"]
     exposed = set(image.attrs["Config"]["ExposedPorts"])
     assert {"8888/tcp", "8786/tcp", "8787/tcp", "27017/tcp", "7077/tcp"} <= exposed
+
+
+def test_mspasspy_is_installed_without_its_compilers(containers, image):
+    script = ("mspass-role --version; mspass-role config | grep '^MSPASS_HOME='; "
+              "python -c 'import mspasspy.ccore.seismic, mspasspy.client; print(\"import ok\")'; "
+              "for tool in cc gcc g++ gfortran cmake make; do command -v $tool; done; true")
+    c = containers.run(command=["bash", "-c", script])
+    assert containers.wait_exit(c, 120) == 0
+    lines = containers.logs_of(c).splitlines()
+    assert lines[0].endswith(f", mspasspy {image.labels['io.mspass.mspasspy-version']}"), lines
+    assert lines[1].startswith("MSPASS_HOME=/opt/mspass/venv/") and lines[1].endswith("/mspasspy"), lines
+    assert lines[2:] == ["import ok"], f"a compiler or build tool is in the image: {lines[2:]}"
 
 
 def _pem_bodies(text: str) -> set[str]:
@@ -147,15 +161,17 @@ def test_single_role_containers_become_healthy(containers):
     assert "Jupyter is ready" in containers.logs_of(frontend)
 
 
-def test_runs_as_the_host_user_on_a_bind_mount(containers, tmp_path):
+def test_mspass_workflow_as_the_host_user_on_a_bind_mount(containers, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    shutil.copy(NOTEBOOKS / "roundtrip.ipynb", work)
-    for path in (work, work / "roundtrip.ipynb"):
+    shutil.copy(NOTEBOOKS / "mspass_workflow.ipynb", work)
+    for path in (work, work / "mspass_workflow.ipynb"):
         os.chown(path, 12345, 12345)
-    c = containers.run(command=["--batch", "roundtrip.ipynb", "-p", "n_tasks", "10"], user="12345:12345",
+    c = containers.run(command=["--batch", "mspass_workflow.ipynb", "-p", "n_data", "12"], user="12345:12345",
                        volumes={str(work): {"bind": "/home", "mode": "rw"}})
-    assert containers.wait_exit(c) == 0, containers.logs_of(c)
+    assert containers.wait_exit(c, 300) == 0, containers.logs_of(c)
+    summary = json.loads((work / "mspass_workflow-summary.json").read_text())
+    assert summary["documents"] == 12 and summary["max_abs_difference"] < 1e-9
     written = [p for p in work.rglob("*")]
-    assert (work / "logs" / "roundtrip.executed.ipynb") in written and (work / "db") in written
+    assert (work / "logs" / "mspass_workflow.executed.ipynb") in written and (work / "db") in written
     assert {(p.stat().st_uid, p.stat().st_gid) for p in written} == {(12345, 12345)}

@@ -2,10 +2,11 @@
 # Roles of a virtual cluster as separate `apptainer run`s on one node, configured only
 # through SINGULARITYENV_* / APPTAINERENV_* variables, all sharing this node's network
 # namespace on non-default ports. The frontend runs a notebook; its exit code is ours.
-#   one_node.sh SIF WORKDIR
+#   one_node.sh SIF WORKDIR NOTEBOOK [PAPERMILL OPTIONS...]
 set -u
 sif=$1
 cd "$2" || exit 2
+shift 2
 export SINGULARITYENV_MSPASS_WORK_DIR=$PWD
 export SINGULARITYENV_MONGODB_PORT=27100 SINGULARITYENV_DASK_SCHEDULER_PORT=8900
 export SINGULARITYENV_DASK_DASHBOARD_PORT=8901 SINGULARITYENV_JUPYTER_PORT=8902
@@ -23,7 +24,7 @@ for w in worker1 worker2; do
 done
 SINGULARITYENV_MSPASS_ROLE=frontend SINGULARITYENV_MSPASS_DB_ADDRESS=127.0.0.1 \
     SINGULARITYENV_MSPASS_SCHEDULER_ADDRESS=127.0.0.1 \
-    run --batch roundtrip.ipynb -p n_tasks 40 -p expect_workers 2
+    run --batch "$@"
 code=$?
 kill -TERM "${pids[@]}"
 wait

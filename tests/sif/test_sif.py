@@ -77,13 +77,15 @@ def test_all_in_one_batch_as_a_non_root_user(node):
     assert "worker ready" in out and "batch finished (exit code 0" in out
 
 
-def test_roles_as_separate_runs_on_one_node(node):
-    cwd = workdir(node, "node", "roundtrip.ipynb")
-    code, out = node.sh(f"/tests/sif/one_node.sh /sif/{SIF_NAME} {cwd}")
+def test_mspass_workflow_on_roles_as_separate_runs_on_one_node(node):
+    cwd = workdir(node, "node", "mspass_workflow.ipynb")
+    code, out = node.sh(f"/tests/sif/one_node.sh /sif/{SIF_NAME} {cwd} mspass_workflow.ipynb -p n_data 24 "
+                        "-p expect_workers 2 -p seconds_per_datum 0.2")
     logs = {p.name: p.read_text() for p in (node.work / "node").glob("*.out")}
     assert code == 0, out + "\n".join(f"== {k}\n{v}" for k, v in logs.items())
-    summary = json.loads((node.work / "node" / "roundtrip-summary.json").read_text())
-    assert summary["workers"] == ["worker1", "worker2"] and summary["documents"] == 40
+    summary = json.loads((node.work / "node" / "mspass_workflow-summary.json").read_text())
+    assert summary["workers"] == ["worker1", "worker2"] and summary["documents"] == 24
+    assert summary["max_abs_difference"] < 1e-9
     assert "on 0.0.0.0:27100" in logs["db.out"]  # the ports moved, by SINGULARITYENV_ only
     assert "dask on 0.0.0.0:8900" in logs["scheduler.out"]
 
