@@ -1,8 +1,10 @@
 """Image benchmarks, measured side by side in one run.
 
+- the full image (mspasspy MSPASS_VERSION built in) beside the slim one (MSPASS_VERSION=none):
+  size, and cold build time (no layer cache; pip/Go download caches kept);
+- build times of the full image: warm (nothing changed) and after a code change (only the
+  code layer rebuilds; MsPASS is not compiled again);
 - image size per database engine (mongodb only where its repository is configured);
-- build times: cold (no layer cache; pip/Go download caches kept), warm (nothing
-  changed), and after a code change (only the code layer rebuilds);
 - start to healthy for the all-in-one container and for a 5-container cluster (db,
   scheduler, worker1, worker2, frontend), each beside the same roles started as plain
   processes on this host. "Healthy" is the same in both: the role printed its ready line
@@ -35,8 +37,10 @@ def sh(*argv: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(argv, check=True, text=True, capture_output=True, **kw)
 
 
-def build(tag: str, context: Path = REPO, engine: str = "ferretdb", extra: str = "") -> float:
+def build(tag: str, context: Path = REPO, engine: str = "ferretdb", extra: str = "", version: str = "") -> float:
     env = {**os.environ, "IMAGE": BENCH_IMAGE, "TAG": tag, "MSPASS_DB_ENGINE": engine, "BUILD_ARGS": extra}
+    if version:
+        env["MSPASS_VERSION"] = version
     t0 = time.monotonic()
     result = subprocess.run([str(context / "scripts" / "build-image.sh")], env=env, text=True, capture_output=True)
     if result.returncode:
@@ -49,8 +53,9 @@ def size_mb(image: str) -> float:
 
 
 def code_change_context(tmp: Path) -> Path:
-    """A copy of the tracked files with one line of code changed."""
+    """A copy of the tracked files (and the staged source cache) with one line of code changed."""
     files = sh("git", "ls-files", cwd=REPO).stdout.split()
+    files += [str(p.relative_to(REPO)) for p in (REPO / "scripts" / "build" / "source-cache").iterdir()]
     for name in files:
         (tmp / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, tmp / name)
@@ -153,15 +158,24 @@ def main() -> int:
     rows = Rows()
     try:
         # ---- builds and sizes
+        slim_tag = "slim"
         if not opts.skip_cold:
             cold = build("cold", extra="--no-cache")
-            rows.append(("build, cold (no layer cache; download caches kept)", f"{cold:7.1f} s"))
+            cold_slim = build(slim_tag, extra="--no-cache", version="none")
+            rows.append(("build, cold, full (no layer cache; downloads cached)", f"{cold:7.1f} s"))
+            rows.append(("build, cold, slim (MSPASS_VERSION=none)", f"{cold_slim:7.1f} s"))
+            rows.append(("build, cold, full / slim", f"{cold / cold_slim:7.2f}x"))
+        else:
+            build(slim_tag, version="none")
         warm = median([build("ferretdb") for _ in range(opts.rounds)])
         rows.append(("build, warm (nothing changed)", f"{warm:7.1f} s"))
         with tempfile.TemporaryDirectory() as tmp:
             changed = build("code", context=code_change_context(Path(tmp)))
         rows.append(("build after a code change (code layer only)", f"{changed:7.1f} s"))
-        rows.append(("image size, ferretdb engine", f"{size_mb(f'{BENCH_IMAGE}:ferretdb'):7.0f} MB"))
+        full, slim = size_mb(f"{BENCH_IMAGE}:ferretdb"), size_mb(f"{BENCH_IMAGE}:{slim_tag}")
+        rows.append(("image size, full (mspasspy), ferretdb engine", f"{full:7.0f} MB"))
+        rows.append(("image size, slim (MSPASS_VERSION=none)", f"{slim:7.0f} MB"))
+        rows.append(("image size, full / slim", f"{full / slim:7.2f}x"))
         if os.environ.get("MONGODB_APT_SOURCE"):
             build("mongodb", engine="mongodb")
             rows.append(("image size, mongodb engine", f"{size_mb(f'{BENCH_IMAGE}:mongodb'):7.0f} MB"))
@@ -186,8 +200,8 @@ def main() -> int:
             rows.append((f"{label}: ratio containers / processes", f"{median(c) / median(p):7.2f}x"))
     finally:
         subprocess.run(["docker", "image", "rm", "-f", *(f"{BENCH_IMAGE}:{t}" for t in
-                        ("cold", "ferretdb", "code", "mongodb", "cold-ferretdb", "ferretdb-ferretdb",
-                         "code-ferretdb", "mongodb-mongodb"))], capture_output=True)
+                        ("cold", "ferretdb", "code", "mongodb", "slim", "cold-ferretdb", "ferretdb-ferretdb",
+                         "code-ferretdb", "mongodb-mongodb", "slim-ferretdb"))], capture_output=True)
     print(f"\nimage benchmarks (median of {opts.rounds} rounds where repeated)")
     for label, value in rows:
         print(f"  {label:<52}{value}")
