@@ -76,6 +76,8 @@ $(BIN)/.installed: pyproject.toml constraints.txt $(MSPASSPY_WHEEL)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[spark,launchers,test]' \
 	    $(if $(MSPASSPY_WHEEL),$(WHEEL_DIR)/mspasspy-$(MSPASS_VERSION)-*.whl)
+	# a rebuilt wheel keeps its version number: pip would keep the old build without this
+	$(if $(MSPASSPY_WHEEL),$(BIN)/pip install --quiet --no-deps --force-reinstall $(WHEEL_DIR)/mspasspy-$(MSPASS_VERSION)-*.whl)
 	$(if $(MSPASSPY_WHEEL),,$(BIN)/pip uninstall --quiet -y mspasspy)
 	touch $@
 
