@@ -1,0 +1,288 @@
+"""Engine compatibility: every MongoDB feature MsPASS relies on, against the real database
+server of the db role (FerretDB here; mongod where it is installed). Engine-neutral: the
+same assertions hold on MongoDB.
+
+The inventory comes from mspasspy 2.4.3's source: the index kinds it creates, the cursor
+options it passes, its bulk writes (blocks of 1000), GridFS, sessions, and the commands
+that Client() and Database send. Every client here has a socket timeout, so a request the
+server never answers fails the test instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pymongo
+import pytest
+from bson import ObjectId
+
+from tests.helpers import require
+from tests.process.harness import Roles
+
+pytestmark = pytest.mark.process
+
+#: no request may take longer than this (a hang is a failure, not a stuck test)
+ANSWER_WITHIN = 60
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    require(shutil.which("ferretdb") or shutil.which("mongod"),
+            "a database server (ferretdb or mongod) on PATH; run `make install`")
+    roles = Roles(tmp_path_factory.mktemp("engine"))
+    db = roles.start("db", "db")
+    try:
+        db.wait_ready()
+        yield roles
+    finally:
+        roles.cleanup()
+        print(roles.logs()[-4000:])
+
+
+@pytest.fixture
+def client(server):
+    c = pymongo.MongoClient(f"mongodb://127.0.0.1:{server.env['MONGODB_PORT']}/",
+                            socketTimeoutMS=ANSWER_WITHIN * 1000, serverSelectionTimeoutMS=10000)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def db(client, request):
+    name = "compat_" + request.node.name[:40].replace("[", "_").replace("]", "")
+    client.drop_database(name)
+    return client[name]
+
+
+def db_log(server) -> str:
+    return next((server.work / "logs").glob("db-*.log")).read_text(errors="replace")
+
+
+# ---------------------------------------------------------------------- what Client() does
+def test_handshake_and_server_info(client):
+    assert client.admin.command("ping")["ok"] == 1
+    assert client.admin.command("hello")["isWritablePrimary"] is True
+    assert "version" in client.server_info()  # mspasspy.client.Client() calls it first
+
+
+def test_the_history_text_index_of_client(db):
+    """GlobalHistoryManager: a compound TEXT index, created again by every Client()."""
+    history = db["history_global"]
+    keys = [("alg_name", pymongo.TEXT), ("parameters", pymongo.TEXT)]
+    assert history.create_index(keys) == "alg_name_text_parameters_text"
+    assert history.create_index(keys) == "alg_name_text_parameters_text"  # a no-op the second time
+    assert "alg_name_text_parameters_text" in history.index_information()
+    history.insert_one({"alg_name": "filter", "parameters": "bandpass 0.5 5"})
+    assert history.count_documents({"alg_name": "filter"}) == 1
+
+
+def test_a_text_query_answers_at_once(db):
+    """MsPASS never runs $text; where an engine cannot, it must say so, not hang."""
+    db["t"].create_index([("alg_name", pymongo.TEXT)])
+    db["t"].insert_one({"alg_name": "detrend"})
+    start = time.monotonic()
+    try:
+        found = list(db["t"].find({"$text": {"$search": "detrend"}}))
+        assert len(found) == 1
+    except pymongo.errors.OperationFailure as err:
+        assert "$text" in str(err)
+    assert time.monotonic() - start < 5
+
+
+def test_ascending_and_compound_indexes(db):
+    wf = db["wf_TimeSeries"]
+    assert wf.create_index("data_tag") == "data_tag_1"
+    assert wf.create_index([("net", pymongo.ASCENDING), ("sta", pymongo.ASCENDING),
+                            ("starttime", pymongo.DESCENDING)]) == "net_1_sta_1_starttime_-1"
+    assert {"_id_", "data_tag_1", "net_1_sta_1_starttime_-1"} <= set(wf.index_information())
+
+
+# ---------------------------------------------------------------------- reads
+@pytest.fixture
+def channels(db):
+    coll = db["channel"]
+    coll.insert_many([{"net": "XX", "sta": f"S{i:04d}", "chan": "BHZ", "loc": "00", "starttime": float(i),
+                       "endtime": float(i) + 1e9, "lat": 10 + i / 1000, "lon": -100.0, "elev": 0.1 * i,
+                       "hang": 0.0, "vang": 0.0} for i in range(1500)])
+    return coll
+
+
+def test_cursor_options_mspass_uses(channels):
+    assert channels.count_documents({}) == 1500
+    assert channels.count_documents({"starttime": {"$gte": 100.0, "$lt": 200.0}}) == 100
+    assert channels.count_documents({"$or": [{"sta": "S0001"}, {"sta": "S0002"}]}) == 2
+    ordered = [d["starttime"] for d in channels.find({}, {"starttime": 1, "_id": 0}).sort("starttime", -1).limit(5)]
+    assert ordered == [1499.0, 1498.0, 1497.0, 1496.0, 1495.0]
+    page = list(channels.find({}).sort("starttime", 1).skip(10).limit(3))
+    assert [d["sta"] for d in page] == ["S0010", "S0011", "S0012"]
+    # small batches: many getMore round trips, every document once
+    assert len({d["_id"] for d in channels.find({}, batch_size=7)}) == 1500
+    assert channels.find_one({"sta": "S0042"}, {"lat": 1})["lat"] == pytest.approx(10.042)
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["no index", "indexed"])
+def test_equality_finds_scalars_and_arrays_holding_the_value(db, indexed):
+    """MsPASS selects by data_tag, sta, files_id (GridFS), ... with an index or without;
+    an array holding the value matches too, in either form of equality."""
+    coll = db["wf_TimeSeries"]
+    if indexed:
+        coll.create_index("tag")
+    oid = ObjectId()
+    coll.insert_many([{"tag": "a"}, {"tag": ["b", "a"]}, {"tag": "b"}, {"tag": {"x": "a"}}, {"tag": oid},
+                      {"tag": [oid]}, {"other": "a"}, {"tag": "\u00e9<&>\"'"}, {"tag": 1}])
+    assert coll.count_documents({"tag": "a"}) == coll.count_documents({"tag": {"$eq": "a"}}) == 2
+    assert coll.count_documents({"tag": oid}) == 2
+    assert coll.count_documents({"tag": "\u00e9<&>\"'"}) == 1
+    assert coll.count_documents({"tag": "a", "other": {"$exists": False}}) == 2
+    assert coll.count_documents({"tag": "b", "_id": {"$exists": True}}) == 2
+    assert coll.count_documents({"tag": "c"}) == 0
+
+
+def test_no_cursor_timeout_scan_as_mspass_manages_it(channels, monkeypatch):
+    """Database.clean & co: a no_cursor_timeout cursor in an explicit session that is
+    refreshed while the scan runs (every document here, every 5 minutes in MsPASS)."""
+    from mspasspy.db import database
+
+    monkeypatch.setattr(database, "_CURSOR_SESSION_REFRESH_INTERVAL_SECONDS", 0.0)
+    with database._managed_collection_cursor(channels, {"chan": "BHZ"}, no_cursor_timeout=True) as docs:
+        assert sum(1 for _ in docs) == 1500
+
+
+# ---------------------------------------------------------------------- writes
+def test_bulk_write_of_more_update_one_than_pooled_connections_completes(db):
+    """One update command of more statements than the server's 100 pooled connections (an
+    unpatched FerretDB v1 never answered it); MsPASS sends blocks of 1000 (next test)."""
+    wf = db["wf_miniseed"]
+    ids = wf.insert_many([{"sta": f"S{i:04d}", "n": 0} for i in range(1000)]).inserted_ids
+    for ordered in (True, False):
+        start = time.monotonic()
+        result = wf.bulk_write([pymongo.UpdateOne({"_id": i}, {"$set": {"n": 1, "ordered": ordered}})
+                                for i in ids[:250]], ordered=ordered)
+        print(f"250 UpdateOne (ordered={ordered}): {time.monotonic() - start:.2f} s")
+        assert result.matched_count == 250
+    assert wf.count_documents({"n": 1}) == 250 and wf.count_documents({"ordered": False}) == 250
+
+
+def test_mspass_bulk_normalize_on_1000_documents(db, channels):
+    """MsPASS's own normalisation: a cached channel matcher, updates in blocks of 1000."""
+    from mspasspy.db.database import Database
+    from mspasspy.db.normalize import MiniseedMatcher, bulk_normalize
+
+    mdb = Database(db.client, db.name)
+    mdb["wf_miniseed"].insert_many([{"net": "XX", "sta": f"S{i:04d}", "chan": "BHZ", "loc": "00",
+                                     "starttime": 1e8 + i} for i in range(1200)])
+    start = time.monotonic()
+    counts = bulk_normalize(mdb, matcher_list=[MiniseedMatcher(mdb)])
+    print(f"bulk_normalize of 1200 documents: {time.monotonic() - start:.2f} s")
+    assert counts == [1200, 1200]
+    doc = mdb["wf_miniseed"].find_one({"sta": "S0042"})
+    assert doc["channel_lat"] == pytest.approx(10.042)
+    assert doc["channel_id"] == channels.find_one({"sta": "S0042"})["_id"]
+
+
+def test_inserts_updates_upserts_and_deletes(db):
+    coll = db["wf_TimeSeries"]
+    assert len(coll.insert_many([{"i": i, "data_tag": "raw"} for i in range(5000)]).inserted_ids) == 5000
+    oid = coll.insert_one({"i": -1, "nested": {"a": 1}}).inserted_id
+    assert coll.update_one({"_id": oid}, {"$set": {"nested.b": 2}, "$unset": {"i": ""}}).modified_count == 1
+    assert coll.find_one({"_id": oid})["nested"] == {"a": 1, "b": 2}
+    assert coll.update_many({"data_tag": "raw", "i": {"$lt": 100}}, {"$set": {"data_tag": "cooked"}}).modified_count == 100
+    assert coll.replace_one({"key": "k"}, {"key": "k", "v": 1}, upsert=True).upserted_id is not None
+    assert coll.replace_one({"key": "k"}, {"key": "k", "v": 2}, upsert=True).modified_count == 1
+    result = coll.bulk_write([pymongo.InsertOne({"x": 1}), pymongo.UpdateOne({"x": 1}, {"$set": {"y": 2}}),
+                              pymongo.UpdateOne({"x": 9}, {"$set": {"y": 9}}, upsert=True),
+                              pymongo.DeleteOne({"key": "k"})])
+    assert (result.inserted_count, result.modified_count, result.upserted_count, result.deleted_count) == (1, 1, 1, 1)
+    assert coll.delete_one({"i": 4999}).deleted_count == 1
+    assert coll.delete_many({"data_tag": "cooked"}).deleted_count == 100
+    assert coll.count_documents({"data_tag": "raw"}) == 4899
+
+
+def test_gridfs_round_trip_of_sample_data(db):
+    """save_data/read_data with storage_mode='gridfs': put, get, exists, delete."""
+    import gridfs
+
+    fs = gridfs.GridFS(db)
+    payload = os.urandom(3 * 1024 * 1024 + 17)  # several chunks, and a partial last one
+    file_id = fs.put(payload)
+    assert fs.exists(file_id)
+    assert fs.get(file_id).read() == payload
+    fs.delete(file_id)
+    assert not fs.exists(file_id)
+    assert db["fs.chunks"].count_documents({"files_id": file_id}) == 0
+
+
+def test_sessions_end_and_refresh(client):
+    with client.start_session() as session:
+        assert client.admin.command({"refreshSessions": [session.session_id]})["ok"] == 1
+    assert client.admin.command({"endSessions": [{"id": ObjectId().binary}]})["ok"] == 1
+
+
+def test_collections_and_databases(client, db):
+    db["a"].insert_one({"x": 1})
+    db["a"].rename("b")
+    assert "b" in db.list_collection_names() and "a" not in db.list_collection_names()
+    db.drop_collection("b")
+    assert "b" not in db.list_collection_names()
+    db["c"].insert_one({"x": 1})
+    client.drop_database(db.name)
+    assert db.name not in client.list_database_names()
+
+
+# ---------------------------------------------------------------------- MsPASS itself
+def test_every_command_of_client_and_database_succeeds(server):
+    """Client(), save_data (GridFS), read_data and delete_data under command monitoring:
+    each command MsPASS sends must succeed on this engine."""
+    from pymongo import monitoring
+
+    class Commands(monitoring.CommandListener):
+        def __init__(self):
+            self.names, self.failures = [], []
+
+        def started(self, event):
+            self.names.append(event.command_name)
+
+        def succeeded(self, event):
+            pass
+
+        def failed(self, event):
+            # GridFS lists the indexes of fs.* before it creates them: MongoDB answers
+            # NamespaceNotFound (26) there too, and pymongo expects it
+            if (event.command_name, event.failure.get("code")) != ("listIndexes", 26):
+                self.failures.append((event.command_name, str(event.failure)[:200]))
+
+    listener = Commands()
+    monitoring.register(listener)
+    from mspasspy.ccore.seismic import DoubleVector, TimeSeries
+    from mspasspy.client import Client
+
+    env = {"MSPASS_DB_ADDRESS": "127.0.0.1", "MONGODB_PORT": server.env["MONGODB_PORT"], "MSPASS_SCHEDULER": "none"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        client = Client(database_name="compat_mspass")
+        db = client.get_database()
+        ts = TimeSeries()
+        ts.set_npts(500)
+        ts.set_dt(0.05)
+        ts.set_t0(1.7e9)
+        ts.data = DoubleVector([float(i % 17) for i in range(500)])
+        ts.set_live()
+        ts["net"], ts["sta"], ts["chan"] = "XX", "S1", "BHZ"
+        db.save_data(ts, storage_mode="gridfs", data_tag="compat")
+        doc = db.wf_TimeSeries.find_one({"data_tag": "compat"})
+        back = db.read_data(doc)
+        assert list(back.data) == list(ts.data)
+        db.delete_data(doc["_id"], "TimeSeries")
+        assert db.wf_TimeSeries.count_documents({"data_tag": "compat"}) == 0
+        client.get_database_client().close()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    assert {"createIndexes", "insert", "find", "delete"} <= set(listener.names)
+    assert not listener.failures, listener.failures
