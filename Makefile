@@ -28,7 +28,7 @@ MSPASSPY_WHEEL := $(if $(filter none,$(MSPASS_VERSION)),,$(WHEEL_DIR)/.exported)
 export PATH := $(CURDIR)/.build/bin:$(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help deps build wheel run stop install run-local test test-unit test-process test-image test-cluster test-desktop test-sif test-hpc apptainer-image slurm-image sif \
-        bench bench-image bench-mspass bench-sif bench-hpc bench-schedulers constraints clean clean-image
+        bench bench-engine bench-image bench-mspass bench-sif bench-hpc bench-schedulers constraints clean clean-image
 export IMAGE TAG BASE_IMAGE MSPASS_DB_ENGINE MSPASS_VERSION SOURCE_CACHE EXTRA_CA_CERT PLATFORM WORK_DIR JUPYTER_HOST_PORT RUN_NAME
 
 help: ## list targets and variables
@@ -128,6 +128,9 @@ bench-sif: install apptainer-image ## SIF build time and size, all-in-one ready 
 
 bench-hpc: install slurm-image ## sbatch -> every role ready on the emulated Slurm cluster, beside the reference's sleeps; needs `make sif`
 	$(BIN)/python bench/hpc.py
+
+bench-engine: install ## the database engine on MsPASS's access pattern: FerretDB patched, as released, mongod if present
+	$(BIN)/python bench/engine.py
 
 bench-schedulers: install ## dask beside Spark: time to ready and a fixed small job, same cluster shape
 	$(BIN)/python bench/schedulers.py

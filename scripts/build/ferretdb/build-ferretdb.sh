@@ -6,6 +6,7 @@
 #
 #   scripts/build/ferretdb/build-ferretdb.sh [OUTPUT]     default OUTPUT: .build/bin/ferretdb
 #
+# FERRETDB_PATCHES=none builds the release without the patches.
 # Idempotent: does nothing when OUTPUT already reports the pinned version and patch set.
 # Cached: the Go module and build caches make a rebuild fast. Cross-compiles with
 # GOOS/GOARCH (pure Go). Needs go >= 1.22 and patch.
@@ -24,7 +25,8 @@ case $out in /*) ;; *) out="$PWD/$out" ;; esac # the build itself runs in anothe
 say() { echo "build-ferretdb: $*"; }
 
 patches=("$here/patches/$FERRETDB_VERSION"/*.patch)
-[ -f "${patches[0]}" ] || patches=()
+# FERRETDB_PATCHES=none: the release as published (bench/engine.py compares the two)
+if [ ! -f "${patches[0]}" ] || [ "${FERRETDB_PATCHES:-}" = none ]; then patches=(); fi
 # the binary names its patch set (`ferretdb --version`: package), so a changed patch rebuilds
 package="mspass"
 if ((${#patches[@]})); then
