@@ -115,6 +115,11 @@ def parse_options(args: list[str]) -> tuple[str | None, list[str]] | int:
     return fail([f"unknown option {args[0]!r}; valid: --batch FILE, --help, --version"], "invalid arguments")
 
 
+def already_runs(settings, pid: str) -> str:
+    return (f"a {settings.role} role already runs on node {settings.node_name!r}{pid}; "
+            "give this one another MSPASS_NODE_NAME")
+
+
 def run(role: str | None, args: list[str]) -> int:
     options = parse_options(args)
     if isinstance(options, int):
@@ -123,22 +128,26 @@ def run(role: str | None, args: list[str]) -> int:
     settings = load_settings(role)
     if isinstance(settings, int):
         return settings
+    state_file = state.state_path(settings)
     try:
         if batch_file:
             check_batch_role(settings)  # before looking for the file: the more basic mistake
         batch = resolve_batch(batch_file, batch_args, settings) if batch_file else None
-        running = state.read(state.state_path(settings))
+        running = state.read(state_file)
         if batch and settings.role == "all" and running and running.get("ready") and not running.get("batch"):
             plan = attach_plan(settings, batch)
             print(f"mspass all: services already run here (pid {running['pid']}); running the batch file "
                   "against them", flush=True)
         elif running:
-            raise BatchError(f"a {settings.role} role already runs on node {settings.node_name!r} (pid "
-                             f"{running['pid']}); give this one another MSPASS_NODE_NAME")
+            raise BatchError(already_runs(settings, f" (pid {running['pid']})"))
         else:
             plan = build_plan(settings, batch)
+            if state.hold(state_file) is None:  # two started at once: the lock settles it
+                raise BatchError(already_runs(settings, ""))
     except (BatchError, NotImplementedError) as err:
         return fail([str(err)], "cannot run")
+    except OSError as err:
+        return fail([f"cannot lock {state.lock_path(state_file)}: {err.strerror}"], "cannot prepare directories")
     for path in directories(settings):
         try:
             path.mkdir(parents=True, exist_ok=True)

@@ -140,6 +140,21 @@ def test_health_follows_the_service(containers):
     containers.wait_health(c, "healthy", 60)
 
 
+def test_a_killed_container_starts_again(containers):
+    """docker kill (or an OOM kill, a reboot) leaves the state file in the container; on
+    docker start the supervisor often gets the same PID, and must not refuse to run."""
+    c = containers.run("db", ["db"], healthcheck=FAST_HEALTH)
+    containers.wait_healthy(c)
+    for _ in range(3):
+        c.kill()
+        c.wait(timeout=30)
+        c.start()
+        containers.wait_healthy(c)
+    c.reload()
+    assert c.attrs["RestartCount"] == 0 and c.attrs["State"]["ExitCode"] == 0
+    assert "already runs" not in containers.logs_of(c)
+
+
 def test_health_is_unhealthy_without_a_role(containers):
     # start_period 0 would mean "the image's 120 s"; 1 ms is the smallest real value
     c = containers.run(command=["sleep", "60"], healthcheck={**FAST_HEALTH, "start_period": 1_000_000})

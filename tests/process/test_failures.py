@@ -85,6 +85,21 @@ def test_a_second_role_with_the_same_node_name_is_refused(roles):
     assert first.proc.poll() is None
 
 
+def test_a_role_starts_again_after_a_crash_left_its_state_file_with_a_live_pid(roles):
+    """docker kill, OOM or a reboot leave the state file; the new supervisor, a container's
+    first process again, often gets the same PID. Here the stale file names a live process
+    (this test's own): the role must start, not refuse as if it already ran."""
+    run_dir = roles.tmp / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stale = {"role": "scheduler", "node": "n1", "pid": os.getpid(), "ready": True, "batch": False, "services": []}
+    (run_dir / "scheduler-n1.json").write_text(json.dumps(stale))
+    (run_dir / "scheduler-n1.json.lock").touch()  # the crashed supervisor's lock: nobody holds it now
+    scheduler = roles.start("scheduler", "scheduler", MSPASS_NODE_NAME="n1")
+    scheduler.wait_ready()
+    assert "already runs" not in scheduler.output()
+    assert json.loads((run_dir / "scheduler-n1.json").read_text())["pid"] == scheduler.proc.pid
+
+
 def test_a_batch_run_stopped_while_waiting_does_not_report_success(roles):
     run = roles.start("frontend", "frontend", "--batch", str(NOTEBOOKS / "roundtrip.ipynb"),
                       MSPASS_DB_ADDRESS="127.0.0.1", MSPASS_SCHEDULER_ADDRESS="127.0.0.1")
