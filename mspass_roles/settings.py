@@ -420,10 +420,13 @@ class _Parser:
             if scheme not in schemes:
                 self.problem(f"{name}={raw!r} has scheme {scheme!r}; {valid}")
                 return None
-            parts = urlsplit(raw)
         else:
             scheme = None
-            parts = urlsplit("//" + raw)
+        try:
+            parts = urlsplit(raw if scheme else "//" + raw)  # ValueError: e.g. "[::1" (no closing bracket)
+        except ValueError as err:
+            self.problem(f"{name}={raw!r} is not an address ({err}); {valid}")
+            return None
         try:
             port = parts.port
             host = parts.hostname
@@ -441,14 +444,28 @@ class _Parser:
             return None
         return Address(host=host, port=port or default_port, uri=raw if scheme == "mongodb" else None)
 
+    def default_run_dir(self) -> str:
+        """TMPDIR/mspass-UID; "" (and a problem) when no temporary directory is writable."""
+        try:
+            return os.path.join(tempfile.gettempdir(), f"mspass-{os.getuid()}")
+        except FileNotFoundError:  # e.g. docker run --read-only without a tmpfs
+            self.problem("MSPASS_RUN_DIR is unset and there is no writable temporary directory (TMPDIR, /tmp, "
+                         "/var/tmp); valid: a writable directory, e.g. docker run --tmpfs /tmp")
+            return ""
+
     def directory(self, name: str, path: Path) -> Path:
         """Check that `path` exists as a writable dir or can be created."""
         if not path.is_absolute():
             self.problem(f"{name}={str(path)!r} must be an absolute path")
             return path
         probe = path
-        while not probe.exists():
-            probe = probe.parent
+        try:
+            while not probe.exists():
+                probe = probe.parent
+        except OSError as err:  # e.g. a parent this uid may not enter (HPC home and project dirs)
+            self.problem(f"{name}={str(path)!r} cannot be checked by uid {os.getuid()}: {err.strerror} "
+                         f"({err.filename})")
+            return path
         if not probe.is_dir():
             self.problem(f"{name}={str(path)!r}: {probe} is not a directory")
         elif not os.access(probe, os.W_OK | os.X_OK):
@@ -515,10 +532,8 @@ class _Parser:
         db_dir = Path(self.get("MSPASS_DB_DIR", str(work_dir / "db")))
         log_dir = self.directory("MSPASS_LOG_DIR", Path(self.get("MSPASS_LOG_DIR", str(work_dir / "logs"))))
         worker_dir = Path(self.get("MSPASS_WORKER_DIR", str(work_dir / "work")))
-        run_dir = self.directory(
-            "MSPASS_RUN_DIR",
-            Path(self.get("MSPASS_RUN_DIR", os.path.join(tempfile.gettempdir(), f"mspass-{os.getuid()}"))),
-        )
+        raw_run_dir = self.get("MSPASS_RUN_DIR") or self.default_run_dir()
+        run_dir = self.directory("MSPASS_RUN_DIR", Path(raw_run_dir)) if raw_run_dir else Path("/")
         if role in DB_ROLES:
             self.directory("MSPASS_DB_DIR", db_dir)
         if role in ("all", "worker"):

@@ -289,6 +289,8 @@ def test_spark_scheme_rejected_for_dask(tmp_path):
     ("tcp://sched:8786/path", "must not have a path"),
     ("ftp://sched:8786", "scheme 'ftp'"),
     ("not a host!", "is not an address"),
+    ("[::1", "is not an address"),
+    ("tcp://[::1:8786", "is not an address"),
 ])
 def test_invalid_scheduler_address(tmp_path, raw, what):
     problems = problems_of(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS=raw)
@@ -300,6 +302,8 @@ def test_invalid_scheduler_address(tmp_path, raw, what):
     ("db:99999", "invalid port"),
     ("tcp://db:27017", "scheme 'tcp'"),
     ("db host", "is not an address"),
+    ("[::1", "is not an address"),
+    ("mongodb://[::1", "is not an address"),
 ])
 def test_invalid_db_address(tmp_path, raw, what):
     problems = problems_of(tmp_path, role="frontend", **{**FRONTEND, "MSPASS_DB_ADDRESS": raw})
@@ -702,3 +706,29 @@ def test_spark_worker_size_is_checked_only_where_a_spark_worker_runs(tmp_path):
                 SPARK_WORKER_MEMORY="4gb").spark_worker_memory == "4gb"  # a size Spark accepts
     the_problem(problems_of(tmp_path, role="worker", MSPASS_SCHEDULER="spark", MSPASS_SCHEDULER_ADDRESS="m",
                             SPARK_WORKER_MEMORY="lots"), "SPARK_WORKER_MEMORY='lots'")
+
+
+def test_a_work_dir_under_a_parent_this_uid_cannot_enter(tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_exists = Path.exists
+
+    def exists(self):  # as os.stat does for a non-root uid under a mode 700 parent
+        if str(self).startswith(str(locked)):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_exists(self)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    problems = problems_of(tmp_path, role="db", MSPASS_WORK_DIR=locked / "work")
+    the_problem(problems, f"MSPASS_WORK_DIR={str(locked / 'work')!r}", "cannot be checked", "Permission denied")
+
+
+def test_no_writable_temporary_directory_is_a_settings_error(tmp_path, monkeypatch):
+    import tempfile
+
+    def no_tmp():
+        raise FileNotFoundError(2, "No usable temporary directory found")
+
+    monkeypatch.setattr(tempfile, "gettempdir", no_tmp)
+    problems = problems_of(tmp_path, role="db", MSPASS_RUN_DIR=None)
+    the_problem(problems, "MSPASS_RUN_DIR is unset", "docker run --tmpfs /tmp")
