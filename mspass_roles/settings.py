@@ -7,6 +7,7 @@ message (bitnami style). Nothing here starts processes; directory checks only re
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import shlex
@@ -356,6 +357,28 @@ class Settings:
 # ---------------------------------------------------------------------- parsing
 _HOST_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_])?$")
 _BYTES_RE = re.compile(r"^(auto|\d+(\.\d+)?\s*([kmgtp]i?b?|b)?)$", re.IGNORECASE)
+MIN_WORKER_MEMORY = 256 * 2**20
+
+
+def is_host(value: str) -> bool:
+    """An IP address, or a host name (digits and dots alone must make an IPv4 address)."""
+    try:
+        ipaddress.ip_address(value[1:-1] if value.startswith("[") and value.endswith("]") else value)
+        return True
+    except ValueError:
+        return ":" not in value and not re.fullmatch(r"[\d.]+", value) and bool(_HOST_RE.match(value))
+
+
+def memory_bytes(size: str) -> float:
+    """Bytes of a memory size as dask reads it (`_BYTES_RE`); 0 for auto, 0 and fractions <= 1."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?", size.strip(), re.IGNORECASE)
+    if not match:
+        return 0
+    number, prefix, binary = float(match[1]), match[2].lower(), match[3]
+    if not prefix and number <= 1:
+        return 0  # 0: no limit; 0.5: a fraction of the machine's memory
+    power = "kmgtp".find(prefix) + 1 if prefix else 0
+    return number * (1024 if binary else 1000) ** power
 
 
 class _Parser:
@@ -489,7 +512,7 @@ class _Parser:
             ("SPARK_MASTER_WEBUI_PORT", 8080), ("SPARK_WORKER_WEBUI_PORT", 8081),
             ("MSPASS_SPARK_DRIVER_PORT", 7078), ("MSPASS_SPARK_BLOCKMANAGER_PORT", 7079))}
         bind = self.get("MSPASS_BIND_ADDRESS", "0.0.0.0")
-        if not (_HOST_RE.match(bind) or ":" in bind):
+        if not is_host(bind):
             self.problem(f"MSPASS_BIND_ADDRESS={bind!r} is not an address; valid: an IP address or host name")
         local = local_address(bind)
 
@@ -541,11 +564,22 @@ class _Parser:
 
         db_path = self.choice("MSPASS_DB_PATH", "scratch", DB_PATHS, "a database location")
 
+        node_name = self.get("MSPASS_NODE_NAME", socket.gethostname())
+        if not _HOST_RE.match(node_name):  # it names files: no "/" may take them elsewhere
+            self.problem(f"MSPASS_NODE_NAME={node_name!r} is not a name; valid: letters, digits and . _ - "
+                         "(it names log and state files and dask workers)")
+
         worker_args = self.worker_args()
+        limit_source = "--memory-limit in MSPASS_WORKER_ARG" if worker_args.value("--memory-limit") \
+            else "MSPASS_DASK_WORKER_MEMORY_LIMIT"
         memory_limit = worker_args.value("--memory-limit") or self.get("MSPASS_DASK_WORKER_MEMORY_LIMIT", "0")
+        valid_limit = "valid: 0 (no limit), auto, a size like 4GB or 4GiB, or a fraction of the memory like 0.5"
         if not _BYTES_RE.match(memory_limit):
-            self.problem(f"MSPASS_DASK_WORKER_MEMORY_LIMIT={memory_limit!r} is not a memory size; "
-                         "valid: 0 (no limit), auto, bytes like 4GB or 4GiB, or a fraction like 0.5")
+            self.problem(f"{limit_source}={memory_limit!r} is not a memory size; {valid_limit}")
+        elif 0 < memory_bytes(memory_limit) < MIN_WORKER_MEMORY:
+            # dask reads a plain number as bytes: "512" made the nanny restart the worker ten times a second
+            self.problem(f"{limit_source}={memory_limit!r} is {memory_bytes(memory_limit):,.0f} bytes, too little "
+                         f"for a dask worker (at least 256MiB); {valid_limit}")
 
         token = self.get("MSPASS_JUPYTER_TOKEN") or None
         if token and not re.fullmatch(r"[A-Za-z0-9._~-]+", token):
@@ -571,7 +605,7 @@ class _Parser:
             scheduler=scheduler,
             db_engine=engine,
             bind_address=bind,
-            node_name=self.get("MSPASS_NODE_NAME", socket.gethostname()),
+            node_name=node_name,
             db_address=db_addr,
             scheduler_address=sched_addr,
             mongodb_port=mongodb_port,

@@ -321,6 +321,23 @@ def test_invalid_bind_address(tmp_path):
     the_problem(problems, "MSPASS_BIND_ADDRESS='not valid' is not an address")
 
 
+@pytest.mark.parametrize("value", ["999.999.999.999", "1.2.3", "[::1", "not:an:ip"])
+def test_bind_address_that_is_no_ip_address(tmp_path, value):
+    problems = problems_of(tmp_path, MSPASS_BIND_ADDRESS=value)
+    the_problem(problems, f"MSPASS_BIND_ADDRESS={value!r} is not an address")
+
+
+@pytest.mark.parametrize("value", ["0.0.0.0", "127.0.0.1", "::", "[::1]", "fe80::1", "node-1.cluster"])
+def test_bind_address_valid_forms(tmp_path, value):
+    assert make(tmp_path, MSPASS_BIND_ADDRESS=value).bind_address == value
+
+
+@pytest.mark.parametrize("value", ["x/../../tmp/escape", "a b", "../up", "-x"])
+def test_node_name_that_could_name_files_elsewhere(tmp_path, value):
+    problems = problems_of(tmp_path, MSPASS_NODE_NAME=value)
+    the_problem(problems, f"MSPASS_NODE_NAME={value!r} is not a name", "letters, digits")
+
+
 def test_bind_address_sets_local_host(tmp_path):
     s = make(tmp_path, MSPASS_BIND_ADDRESS="10.1.2.3")
     assert s.local_host == "10.1.2.3"
@@ -446,7 +463,7 @@ def test_memory_limit_from_env(tmp_path):
     assert make(tmp_path, MSPASS_DASK_WORKER_MEMORY_LIMIT="4GiB").memory_limit == "4GiB"
 
 
-@pytest.mark.parametrize("value", ["0", "auto", "4GB", "4GiB", "512MB", "0.5", "1000000", "4 GB"])
+@pytest.mark.parametrize("value", ["0", "auto", "4GB", "4GiB", "512MB", "0.5", "1000000000", "4 GB", "256MiB"])
 def test_memory_limit_valid_forms(tmp_path, value):
     assert make(tmp_path, MSPASS_DASK_WORKER_MEMORY_LIMIT=value).memory_limit == value
 
@@ -459,7 +476,14 @@ def test_memory_limit_garbage(tmp_path, value):
 
 def test_memory_limit_garbage_in_worker_arg(tmp_path):
     problems = problems_of(tmp_path, MSPASS_WORKER_ARG="--memory-limit=plenty")
-    the_problem(problems, "'plenty' is not a memory size")
+    the_problem(problems, "--memory-limit in MSPASS_WORKER_ARG='plenty' is not a memory size")
+
+
+@pytest.mark.parametrize("value", ["512", "2", "100MB", "1000000"])
+def test_memory_limit_too_small_for_a_worker(tmp_path, value):
+    """dask reads a plain number as bytes; 512 made the nanny restart the worker endlessly."""
+    problems = problems_of(tmp_path, MSPASS_DASK_WORKER_MEMORY_LIMIT=value)
+    the_problem(problems, f"MSPASS_DASK_WORKER_MEMORY_LIMIT={value!r}", "too little", "at least 256MiB")
 
 
 # ---------------------------------------------------------------------- directories
