@@ -12,6 +12,7 @@ import os
 import sys
 
 from . import __version__, state
+from . import probes
 from .probes import Probe
 from .roles import BATCH_ROLES, BatchError, attach_plan, build_plan, check_batch_role, directories, resolve_batch
 from .settings import ROLES, VARIABLES, Settings, SettingsError, mspasspy_version
@@ -181,9 +182,12 @@ def health() -> int:
             healthy = False
             continue
         for svc in data["services"]:
-            reason = Probe.from_dict(svc["probe"]).check() if svc.get("probe") else None
+            reason = probes.ask(Probe.from_dict(svc["probe"])) if svc.get("probe") else None
             healthy &= reason is None
             print(f"{data['role']} {svc['name']}: {'ok' if reason is None else 'FAILING: ' + reason}")
+    if probes.stuck():  # do not wait for a thread that waits for a frozen service
+        sys.stdout.flush()
+        os._exit(1)
     return 0 if healthy else 1
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -144,6 +145,43 @@ class DaskWorkersProbe(Probe):
         return f"{self.count} worker(s) {self.name!r} registered with {self.scheduler}"
 
 
+#: how much longer than its own timeout a probe may take before it counts as no answer
+HARD_MARGIN = 2.0
+_stuck: list[threading.Thread] = []
+
+
+def ask(probe: Probe) -> str | None:
+    """`probe.check()` with a hard deadline, whatever the library it calls does: a service
+    that accepts connections but never answers (frozen by SIGSTOP, swapped out) fails the
+    check instead of blocking its caller (dask's Client(timeout=5) blocked for minutes)."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((probe.check(), None))
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome.append((None, err))
+
+    thread = threading.Thread(target=run, name=f"probe-{probe.kind}", daemon=True)
+    thread.start()
+    limit = probe.timeout + HARD_MARGIN
+    thread.join(limit)
+    if not outcome:
+        _stuck.append(thread)
+        return f"no answer within {limit:g} s ({probe.describe()})"
+    reason, err = outcome[0]
+    if err is not None:
+        raise err
+    return reason
+
+
+def stuck() -> bool:
+    """Whether a probe thread still waits for a service that never answered: the process
+    should then end with os._exit, since interpreter shutdown could wait for that thread's
+    library (distributed closes its clients at exit)."""
+    return any(t.is_alive() for t in _stuck)
+
+
 def _redact_uri(uri: str) -> str:
     return re.sub(r"//[^@/]*@", "//***@", uri)
 
@@ -163,7 +201,7 @@ def wait_until(
     """
     interval = 0.05
     while True:
-        reason = probe.check()
+        reason = ask(probe)
         if reason is None:
             return None
         stop = abort()

@@ -24,7 +24,7 @@ from typing import IO
 
 from . import state
 from .plan import Plan, Service
-from .probes import wait_until
+from .probes import ask, wait_until
 from .settings import Settings
 
 #: variables that must not reach children (they are written to private config files)
@@ -184,7 +184,7 @@ class Supervisor:
     def _wait_for_needs(self, service: Service) -> int | None:
         deadline = time.monotonic() + self.settings.wait_timeout
         for need in service.needs:
-            if need.check() is None:
+            if ask(need) is None:
                 continue
             since = time.monotonic()
             self.say(f"{service.name}: waiting up to {self.settings.wait_timeout:g} s for {need.describe()}")

@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,25 @@ def test_killing_the_worker_process_ends_its_role_with_an_error(roles):
     assert "worker exited unexpectedly with code 137" in out
     assert "last " in out and "worker-w1.log" in out  # its log tail is shown
     assert not (roles.tmp / "run" / "worker-w1.json").exists()
+
+
+def test_health_answers_when_the_scheduler_is_frozen(roles):
+    """A frozen scheduler (SIGSTOP: accepts connections, never answers) made the worker's
+    health check block for minutes inside dask; it must fail within its own bound."""
+    roles.start("scheduler", "scheduler", MSPASS_NODE_NAME="s1").wait_ready()
+    worker_env = {"MSPASS_ROLE": "worker", "MSPASS_NODE_NAME": "w1", "MSPASS_SCHEDULER_ADDRESS": "127.0.0.1"}
+    roles.start("worker", "worker", **worker_env).wait_ready()
+    health = [sys.executable, "-m", "mspass_roles", "health"]
+    assert subprocess.run(health, env={**roles.env, **worker_env}, capture_output=True, timeout=60).returncode == 0
+
+    pid = service_pid(roles, "scheduler", "s1", "scheduler")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        result = subprocess.run(health, env={**roles.env, **worker_env}, capture_output=True, text=True, timeout=60)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "worker worker: FAILING: no answer within" in result.stdout
 
 
 def test_worker_waits_for_a_late_scheduler(roles):

@@ -1,0 +1,69 @@
+"""probes: a probe whose library never returns still answers, within its timeout plus a margin."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pytest
+
+from mspass_roles import probes
+
+
+@dataclass
+class Frozen(probes.Probe):
+    """Stands for a library call to a SIGSTOPped service: it never returns by itself."""
+
+    kind: ClassVar[str] = "test-frozen"
+    timeout: float = 0.2
+    release: threading.Event = None
+
+    def check(self):
+        self.release.wait()
+        return None
+
+    def describe(self):
+        return "a frozen service"
+
+
+@dataclass
+class Broken(probes.Probe):
+    kind: ClassVar[str] = "test-broken"
+    timeout: float = 0.2
+
+    def check(self):
+        raise RuntimeError("bug in a probe")
+
+    def describe(self):
+        return "a broken probe"
+
+
+def test_a_probe_that_never_returns_is_no_answer(monkeypatch):
+    monkeypatch.setattr(probes, "HARD_MARGIN", 0.3)
+    release = threading.Event()
+    start = time.monotonic()
+    reason = probes.ask(Frozen(release=release))
+    waited = time.monotonic() - start
+    try:
+        assert reason == "no answer within 0.5 s (a frozen service)"
+        assert waited < 5  # bounded, not a timing claim: without ask() this never returns
+        assert probes.stuck()
+    finally:
+        release.set()
+
+
+def test_wait_until_reports_a_frozen_service_at_its_deadline(monkeypatch):
+    monkeypatch.setattr(probes, "HARD_MARGIN", 0.1)
+    release = threading.Event()
+    try:
+        reason = probes.wait_until(Frozen(release=release), time.monotonic() + 0.5)
+        assert reason.startswith("timed out: no answer within")
+    finally:
+        release.set()
+
+
+def test_a_probe_error_reaches_the_caller():
+    with pytest.raises(RuntimeError, match="bug in a probe"):
+        probes.ask(Broken())
