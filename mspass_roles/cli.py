@@ -11,8 +11,7 @@ import difflib
 import os
 import sys
 
-from . import __version__, state
-from . import probes
+from . import __version__, probes, state
 from .probes import Probe
 from .roles import BATCH_ROLES, BatchError, attach_plan, build_plan, check_batch_role, directories, resolve_batch
 from .settings import ROLES, VARIABLES, Settings, SettingsError, mspasspy_version

@@ -570,15 +570,15 @@ class _Parser:
                          "(it names log and state files and dask workers)")
 
         worker_args = self.worker_args()
-        limit_source = "--memory-limit in MSPASS_WORKER_ARG" if worker_args.value("--memory-limit") \
-            else "MSPASS_DASK_WORKER_MEMORY_LIMIT"
-        memory_limit = worker_args.value("--memory-limit") or self.get("MSPASS_DASK_WORKER_MEMORY_LIMIT", "0")
+        arg_limit = worker_args.value("--memory-limit")
+        limit_source = "--memory-limit in MSPASS_WORKER_ARG" if arg_limit else "MSPASS_DASK_WORKER_MEMORY_LIMIT"
+        memory_limit = arg_limit or self.get("MSPASS_DASK_WORKER_MEMORY_LIMIT", "0")
         valid_limit = "valid: 0 (no limit), auto, a size like 4GB or 4GiB, or a fraction of the memory like 0.5"
         if not _BYTES_RE.match(memory_limit):
             self.problem(f"{limit_source}={memory_limit!r} is not a memory size; {valid_limit}")
-        elif 0 < memory_bytes(memory_limit) < MIN_WORKER_MEMORY:
+        elif 0 < (limit_bytes := memory_bytes(memory_limit)) < MIN_WORKER_MEMORY:
             # dask reads a plain number as bytes: "512" made the nanny restart the worker ten times a second
-            self.problem(f"{limit_source}={memory_limit!r} is {memory_bytes(memory_limit):,.0f} bytes, too little "
+            self.problem(f"{limit_source}={memory_limit!r} is {limit_bytes:,.0f} bytes, too little "
                          f"for a dask worker (at least 256MiB); {valid_limit}")
 
         token = self.get("MSPASS_JUPYTER_TOKEN") or None
