@@ -232,7 +232,7 @@ def test_collections_and_databases(client, db):
 
 
 # ---------------------------------------------------------------------- MsPASS itself
-def test_every_command_of_client_and_database_succeeds(server):
+def test_every_command_of_client_and_database_succeeds(server, monkeypatch):
     """Client(), save_data (GridFS), read_data and delete_data under command monitoring:
     each command MsPASS sends must succeed on this engine."""
     from pymongo import monitoring
@@ -258,31 +258,24 @@ def test_every_command_of_client_and_database_succeeds(server):
     from mspasspy.ccore.seismic import DoubleVector, TimeSeries
     from mspasspy.client import Client
 
-    env = {"MSPASS_DB_ADDRESS": "127.0.0.1", "MONGODB_PORT": server.env["MONGODB_PORT"], "MSPASS_SCHEDULER": "none"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        client = Client(database_name="compat_mspass")
-        db = client.get_database()
-        ts = TimeSeries()
-        ts.set_npts(500)
-        ts.set_dt(0.05)
-        ts.set_t0(1.7e9)
-        ts.data = DoubleVector([float(i % 17) for i in range(500)])
-        ts.set_live()
-        ts["net"], ts["sta"], ts["chan"] = "XX", "S1", "BHZ"
-        db.save_data(ts, storage_mode="gridfs", data_tag="compat")
-        doc = db.wf_TimeSeries.find_one({"data_tag": "compat"})
-        back = db.read_data(doc)
-        assert list(back.data) == list(ts.data)
-        db.delete_data(doc["_id"], "TimeSeries")
-        assert db.wf_TimeSeries.count_documents({"data_tag": "compat"}) == 0
-        client.get_database_client().close()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    for name, value in {"MSPASS_DB_ADDRESS": "127.0.0.1", "MONGODB_PORT": server.env["MONGODB_PORT"],
+                        "MSPASS_SCHEDULER": "none"}.items():
+        monkeypatch.setenv(name, value)  # what the frontend exports: Client() reads it
+    client = Client(database_name="compat_mspass")
+    db = client.get_database()
+    ts = TimeSeries()
+    ts.set_npts(500)
+    ts.set_dt(0.05)
+    ts.set_t0(1.7e9)
+    ts.data = DoubleVector([float(i % 17) for i in range(500)])
+    ts.set_live()
+    ts["net"], ts["sta"], ts["chan"] = "XX", "S1", "BHZ"
+    db.save_data(ts, storage_mode="gridfs", data_tag="compat")
+    doc = db.wf_TimeSeries.find_one({"data_tag": "compat"})
+    back = db.read_data(doc)
+    assert list(back.data) == list(ts.data)
+    db.delete_data(doc["_id"], "TimeSeries")
+    assert db.wf_TimeSeries.count_documents({"data_tag": "compat"}) == 0
+    client.get_database_client().close()
     assert {"createIndexes", "insert", "find", "delete"} <= set(listener.names)
     assert not listener.failures, listener.failures
