@@ -142,6 +142,10 @@ class Address:
     host: str
     port: int
     uri: str | None = field(default=None, repr=False)  # may hold credentials
+    #: False for a mongodb:// URI naming several servers (host and port are the first one's)
+    #: and for mongodb+srv:// (host is the DNS name its servers are found under; port is 0:
+    #: the servers' ports come from DNS too)
+    single_host: bool = True
 
     @property
     def url_host(self) -> str:
@@ -155,6 +159,14 @@ class Address:
     @property
     def mongodb_uri(self) -> str:
         return self.uri if self.uri and self.uri.startswith("mongodb") else f"mongodb://{self.hostport}/"
+
+    @property
+    def shown(self) -> str:
+        """host:port; an address that is more than one server shows as its URI without the
+        user and password (for `config`)."""
+        if self.single_host or not self.uri:
+            return self.hostport
+        return re.sub(r"//[^@/]*@", "//", self.uri)
 
 
 @dataclass(frozen=True)
@@ -265,9 +277,17 @@ class Settings:
             "MSPASS_WORK_DIR": str(self.work_dir),
             "MSPASS_LOG_DIR": str(self.log_dir),
         }
-        if self.db_address:
+        if self.db_address and self.db_address.single_host:
             env["MSPASS_DB_ADDRESS"] = self.db_address.url_host
             env["MONGODB_PORT"] = str(self.db_address.port)
+            env["MSPASS_DB_URI"] = self.db_address.mongodb_uri
+        elif self.db_address:
+            # several servers or mongodb+srv: mspasspy 2.4.3's Client() hands MSPASS_DB_ADDRESS,
+            # plus ":" + MONGODB_PORT unless that is empty, to pymongo.MongoClient, which takes a
+            # whole URI. So the URI, and an empty MONGODB_PORT (set, so that an inherited one
+            # is not appended): one host would lose the others and the replica set options.
+            env["MSPASS_DB_ADDRESS"] = self.db_address.mongodb_uri
+            env["MONGODB_PORT"] = ""
             env["MSPASS_DB_URI"] = self.db_address.mongodb_uri
         if self.scheduler_address:
             env["MSPASS_SCHEDULER_ADDRESS"] = self.scheduler_address.url_host
@@ -287,7 +307,7 @@ class Settings:
             "MSPASS_ROLE": self.role,
             "MSPASS_SCHEDULER": self.scheduler,
             "MSPASS_SCHEDULER_ADDRESS": self.scheduler_address.hostport if self.scheduler_address else "",
-            "MSPASS_DB_ADDRESS": self.db_address.hostport if self.db_address else "",
+            "MSPASS_DB_ADDRESS": self.db_address.shown if self.db_address else "",
             "MSPASS_DB_ENGINE": self.db_engine,
             "MONGODB_PORT": str(self.mongodb_port),
             "DASK_SCHEDULER_PORT": str(self.dask_scheduler_port),
@@ -358,6 +378,35 @@ class Settings:
 _HOST_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_])?$")
 _BYTES_RE = re.compile(r"^(auto|\d+(\.\d+)?\s*([kmgtp]i?b?|b)?)$", re.IGNORECASE)
 MIN_WORKER_MEMORY = 256 * 2**20
+
+
+#: how each address scheme is written, for the "valid:" part of messages
+URI_FORMS = {
+    "tcp": "tcp://HOST:PORT",
+    "spark": "spark://HOST:PORT",
+    "mongodb": "mongodb://HOST:PORT[,HOST:PORT...][/?OPTIONS]",
+    "mongodb+srv": "mongodb+srv://HOST[/?OPTIONS]",
+}
+
+
+def srv_name(uri: str) -> str:
+    """The DNS name of a mongodb+srv:// URI, checked with pymongo's own parts but without the
+    DNS lookup its parse_uri makes: settings are checked offline, and on every health check."""
+    from pymongo.errors import InvalidURI
+    from pymongo.uri_parser import parse_userinfo, split_hosts, split_options
+
+    hosts_database, _, options = uri[len("mongodb+srv://"):].partition("?")
+    userinfo, _, hosts = hosts_database.partition("/")[0].rpartition("@")
+    if userinfo:
+        parse_userinfo(userinfo)
+    if options:
+        split_options(options)
+    nodes = split_hosts(hosts, default_port=None)
+    if len(nodes) != 1:
+        raise InvalidURI("a mongodb+srv:// URI names one host, whose servers DNS lists")
+    if nodes[0][1] is not None:
+        raise InvalidURI("a mongodb+srv:// URI has no port: DNS gives the servers' ports")
+    return nodes[0][0]
 
 
 def is_host(value: str) -> bool:
@@ -437,12 +486,15 @@ class _Parser:
         raw = self.get(name)
         if not raw:
             return None
-        valid = f"valid: HOST, HOST:PORT or {'/'.join(s + '://HOST:PORT' for s in schemes)}"
+        forms = ["HOST", "HOST:PORT", *(URI_FORMS[s] for s in schemes)]
+        valid = f"valid: {', '.join(forms[:-1])} or {forms[-1]}"
         if "://" in raw:
             scheme = raw.split("://", 1)[0].lower()
             if scheme not in schemes:
                 self.problem(f"{name}={raw!r} has scheme {scheme!r}; {valid}")
                 return None
+            if scheme.startswith("mongodb"):
+                return self.mongodb_address(name, raw, default_port, valid)
         else:
             scheme = None
         try:
@@ -459,13 +511,32 @@ class _Parser:
         if not host or not (_HOST_RE.match(host) or ":" in host):
             self.problem(f"{name}={raw!r} is not an address; {valid}")
             return None
-        if scheme not in (None, "mongodb") and parts.path not in ("", "/"):
+        if scheme and parts.path not in ("", "/"):
             self.problem(f"{name}={raw!r} must not have a path; {valid}")
             return None
         if port == 0:
             self.problem(f"{name}={raw!r} has an invalid port; {valid} with PORT from 1 to 65535")
             return None
-        return Address(host=host, port=port or default_port, uri=raw if scheme == "mongodb" else None)
+        return Address(host=host, port=port or default_port)
+
+    def mongodb_address(self, name: str, raw: str, default_port: int, valid: str) -> Address | None:
+        """A mongodb:// or mongodb+srv:// URI, checked by pymongo's own parser (imported only
+        for such an address: it takes a fifth of a second, and health checks parse settings)."""
+        from pymongo.errors import ConfigurationError
+        from pymongo.uri_parser import parse_uri
+
+        srv = raw.startswith("mongodb+srv://")
+        try:
+            nodes = [(srv_name(raw), 0)] if srv else parse_uri(raw, default_port)["nodelist"]
+        except (ValueError, ConfigurationError) as err:
+            self.problem(f"{name}={raw!r} is not an address: {str(err).rstrip('.')}; {valid}")
+            return None
+        for host, _ in nodes:
+            if not (_HOST_RE.match(host) or ":" in host):  # e.g. a unix socket path
+                self.problem(f"{name}={raw!r} is not an address: {host!r} is no host name or IP; {valid}")
+                return None
+        host, port = nodes[0]
+        return Address(host=host, port=port, uri=raw, single_host=len(nodes) == 1 and not srv)
 
     def default_run_dir(self) -> str:
         """TMPDIR/mspass-UID; "" (and a problem) when no temporary directory is writable."""
@@ -476,24 +547,26 @@ class _Parser:
                          "/var/tmp); valid: a writable directory, e.g. docker run --tmpfs /tmp")
             return ""
 
-    def directory(self, name: str, path: Path) -> Path:
-        """Check that `path` exists as a writable dir or can be created."""
+    def directory(self, name: str, path: Path, shown: str | None = None) -> Path:
+        """Check that `path` exists as a writable dir or can be created. `shown`: the value as
+        given, when `path` is the directory it names a file in."""
+        given = repr(shown if shown is not None else str(path))
         if not path.is_absolute():
-            self.problem(f"{name}={str(path)!r} must be an absolute path")
+            self.problem(f"{name}={given} must be an absolute path")
             return path
         probe = path
         try:
             while not probe.exists():
                 probe = probe.parent
         except OSError as err:  # e.g. a parent this uid may not enter (HPC home and project dirs)
-            self.problem(f"{name}={str(path)!r} cannot be checked by uid {os.getuid()}: {err.strerror} "
+            self.problem(f"{name}={given} cannot be checked by uid {os.getuid()}: {err.strerror} "
                          f"({err.filename})")
             return path
         if not probe.is_dir():
-            self.problem(f"{name}={str(path)!r}: {probe} is not a directory")
+            self.problem(f"{name}={given}: {probe} is not a directory")
         elif not os.access(probe, os.W_OK | os.X_OK):
             what = "is not writable" if probe == path else f"cannot be created ({probe} is not writable)"
-            self.problem(f"{name}={str(path)!r} {what} by uid {os.getuid()}")
+            self.problem(f"{name}={given} {what} by uid {os.getuid()}")
         return path
 
     # the whole contract ----------------------------------------------------
@@ -520,7 +593,7 @@ class _Parser:
         sched_port = spark_port if scheduler == "spark" else dask_port
         sched_schemes = ("spark",) if scheduler == "spark" else ("tcp",)
         sched_addr = self.address("MSPASS_SCHEDULER_ADDRESS", sched_port, sched_schemes)
-        db_addr = self.address("MSPASS_DB_ADDRESS", mongodb_port, ("mongodb",))
+        db_addr = self.address("MSPASS_DB_ADDRESS", mongodb_port, ("mongodb", "mongodb+srv"))
         if role in ("all", "scheduler") and sched_addr is None and scheduler != "none":
             # a Spark master binds only where it announces itself: its host name, not loopback
             sched_addr = Address(announced_address(bind) if scheduler == "spark" else local, sched_port)
@@ -532,7 +605,11 @@ class _Parser:
             self.problem(f"MSPASS_SCHEDULER='none' is only valid for role 'frontend' (MSPASS_ROLE={role!r}); "
                          "valid here: dask, spark")
         # a server role listens on its *_PORT; an address that says otherwise is a mistake
-        if role in ("all", "db") and db_addr and db_addr.port != mongodb_port:
+        if role in DB_ROLES and db_addr and not db_addr.single_host:
+            self.problem(f"MSPASS_DB_ADDRESS={self.get('MSPASS_DB_ADDRESS')!r} names several servers or a "
+                         f"mongodb+srv:// name, but role {role!r} runs one database server here; valid: "
+                         "HOST, HOST:PORT or a mongodb:// URI with one HOST:PORT")
+        elif role in ("all", "db") and db_addr and db_addr.port != mongodb_port:
             self.problem(f"MSPASS_DB_ADDRESS={self.get('MSPASS_DB_ADDRESS')!r} names port {db_addr.port}, "
                          f"but role {role!r} listens on MONGODB_PORT={mongodb_port}")
         if role in ("all", "scheduler") and sched_addr and sched_addr.port != sched_port:
@@ -569,7 +646,7 @@ class _Parser:
             self.problem(f"MSPASS_NODE_NAME={node_name!r} is not a name; valid: letters, digits and . _ - "
                          "(it names log and state files and dask workers)")
 
-        worker_args = self.worker_args()
+        worker_args = self.worker_args(role in ("all", "worker") and scheduler == "dask", sched_addr)
         arg_limit = worker_args.value("--memory-limit")
         limit_source = "--memory-limit in MSPASS_WORKER_ARG" if arg_limit else "MSPASS_DASK_WORKER_MEMORY_LIMIT"
         memory_limit = arg_limit or self.get("MSPASS_DASK_WORKER_MEMORY_LIMIT", "0")
@@ -599,6 +676,8 @@ class _Parser:
                          "valid: letters, digits, _ and - (the same id on every restart)")
 
         ready_file = self.get("MSPASS_DB_READY_FILE")
+        if ready_file and role in DB_ROLES:  # touched once the database runs: too late to find it cannot be
+            self.directory("MSPASS_DB_READY_FILE", Path(ready_file).parent, shown=ready_file)
         mspass_home = self.mspass_home(role)
         settings = Settings(
             role=role,
@@ -729,18 +808,21 @@ class _Parser:
                          + (f"the installed mspasspy ({installed})" if installed else "mspasspy's own data"))
         return given
 
-    def worker_args(self) -> WorkerArgs:
+    def worker_args(self, starts_dask_worker: bool, scheduler: Address | None) -> WorkerArgs:
         raw = self.env.get("MSPASS_WORKER_ARG", "")
         try:
             argv = tuple(shlex.split(raw))
         except ValueError as err:
             self.problem(f"MSPASS_WORKER_ARG={raw!r} cannot be split like a shell would: {err}")
             return WorkerArgs()
-        args = WorkerArgs(argv)
-        nworkers = args.value("--nworkers")
-        if nworkers is not None and not (nworkers == "auto" or nworkers.lstrip("-").isdigit()):
-            self.problem(f"MSPASS_WORKER_ARG: --nworkers {nworkers!r} is not a number or 'auto'")
-        return args
+        if starts_dask_worker and argv:
+            # imported here: it imports distributed, too slow for every health check of other roles
+            from . import dask_worker_args
+
+            target = f"tcp://{scheduler.hostport}" if scheduler else "tcp://scheduler:8786"
+            for problem in dask_worker_args.problems(argv, target):
+                self.problem(f"MSPASS_WORKER_ARG={raw!r}: {problem}")
+        return WorkerArgs(argv)
 
 
 

@@ -39,7 +39,8 @@ class BatchError(ValueError):
 
 
 def resolve_batch(file: str, args: list[str], s: Settings) -> Batch:
-    """Find FILE relative to the cwd, then the work dir; check its type."""
+    """Find FILE relative to the cwd, then the work dir; check its type, and that it parses
+    (a broken file is refused now, not after the services started)."""
     candidates = [Path(file)] if os.path.isabs(file) else [Path.cwd() / file, s.work_dir / file]
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
@@ -47,7 +48,38 @@ def resolve_batch(file: str, args: list[str], s: Settings) -> Batch:
         raise BatchError(f"--batch {file!r}: no such file (looked in {', '.join(places)})")
     if found.suffix not in BATCH_SUFFIXES:
         raise BatchError(f"--batch {file!r}: not a notebook or script; valid: {', '.join(BATCH_SUFFIXES)} files")
+    problem = notebook_problem(found) if found.suffix == ".ipynb" else script_problem(found)
+    if problem:
+        raise BatchError(f"--batch {file!r}: {problem}")
     return Batch(found.resolve(), tuple(args))
+
+
+def notebook_problem(path: Path) -> str | None:
+    """Why this is no notebook papermill can run: nbformat reads it as papermill does, then
+    checks it against the notebook schema; None when it is fine."""
+    import warnings
+
+    import nbformat
+
+    try:
+        with warnings.catch_warnings():  # e.g. cells without ids: papermill runs those anyway
+            warnings.simplefilter("ignore")
+            nbformat.validate(nbformat.read(path, as_version=4))
+    except Exception as err:  # nbformat raises many kinds: NotJSONError, ValidationError, AttributeError...
+        reason = getattr(err, "message", None) or str(err) or type(err).__name__
+        return f"{path} is not a valid notebook: {reason.splitlines()[0][:200]}"
+    return None
+
+
+def script_problem(path: Path) -> str | None:
+    """A Python syntax error as FILE:LINE: MESSAGE; None when the script compiles."""
+    try:
+        compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+    except SyntaxError as err:
+        return f"{err.filename}:{err.lineno}: {err.msg}"
+    except (ValueError, OSError) as err:  # e.g. null bytes (Python 3.11), an unreadable file
+        return f"{path}: {err}"
+    return None
 
 
 def mspass_label() -> str:

@@ -1,4 +1,8 @@
-"""Every invalid setting: exit 2, a message naming the variable, nothing started."""
+"""Every invalid setting: exit 2, a message naming the variable, nothing started.
+
+A case is (env, *texts the message holds); "@args" are command-line arguments and
+"@files" maps file names to the text they get in the work dir (the cwd) before the run.
+"""
 
 from __future__ import annotations
 
@@ -45,10 +49,32 @@ CASES = {
     "address-ipv6-bracket": ({"MSPASS_ROLE": "frontend", "MSPASS_DB_ADDRESS": "[::1", "MSPASS_SCHEDULER_ADDRESS": "s"},
                              "MSPASS_DB_ADDRESS='[::1' is not an address", "mongodb://HOST:PORT"),
     "db-path": ({"MSPASS_DB_PATH": "ram"}, "MSPASS_DB_PATH='ram'", "scratch, tmp"),
+    "ready-file": ({"MSPASS_ROLE": "db", "MSPASS_DB_READY_FILE": "/etc/hostname/ready"},
+                   "MSPASS_DB_READY_FILE='/etc/hostname/ready'", "is not a directory"),
+    "sync-interval": ({"MSPASS_DB_SYNC_INTERVAL": "often"}, "MSPASS_DB_SYNC_INTERVAL='often'", "0 or a positive"),
     "timeout": ({"MSPASS_WAIT_TIMEOUT": "-1"}, "MSPASS_WAIT_TIMEOUT='-1'", "positive number"),
     "batch-role": ({"MSPASS_ROLE": "db", "@args": "--batch x.ipynb"}, "--batch", "frontend"),
     "batch-file": ({"@args": "--batch missing.ipynb"}, "--batch 'missing.ipynb'", "no such file"),
     "option": ({"@args": "--bach x.ipynb"}, "unknown option '--bach'", "--batch FILE"),
+    # refused as `dask worker` reads its arguments, before the database and scheduler start
+    "worker-arg-unknown-option": ({"MSPASS_WORKER_ARG": "--bogus 1"}, "MSPASS_WORKER_ARG='--bogus 1'",
+                                  "dask worker says: No such option '--bogus'"),
+    "worker-arg-semicolon": ({"MSPASS_WORKER_ARG": "--nthreads 2 ; id"}, "MSPASS_WORKER_ARG='--nthreads 2 ; id'",
+                             "unexpected extra arguments: (; id)"),
+    "worker-arg-command-substitution": ({"MSPASS_WORKER_ARG": "$(id)"}, "MSPASS_WORKER_ARG='$(id)'",
+                                        "unexpected extra argument: ($(id))"),
+    "worker-arg-nthreads": ({"MSPASS_WORKER_ARG": "--nthreads -5"},
+                            "MSPASS_WORKER_ARG='--nthreads -5': --nthreads must be a positive integer"),
+    "worker-arg-nworkers": ({"MSPASS_WORKER_ARG": "--nworkers 0"},
+                            "MSPASS_WORKER_ARG='--nworkers 0': --nworkers must be a positive integer", "'auto'"),
+    "batch-empty-notebook": ({"@args": "--batch empty.ipynb", "@files": {"empty.ipynb": ""}},
+                             "--batch 'empty.ipynb'", "empty.ipynb is not a valid notebook",
+                             "does not appear to be JSON"),
+    "batch-bad-json-notebook": ({"@args": "--batch bad.ipynb", "@files": {"bad.ipynb": '{"cells": ['}},
+                                "--batch 'bad.ipynb'", "bad.ipynb is not a valid notebook",
+                                "does not appear to be JSON"),
+    "batch-script-syntax": ({"@args": "--batch job.py", "@files": {"job.py": "x = 1\nif x\n    print(x)\n"}},
+                            "--batch 'job.py'", "job.py:2: expected ':'"),
 }
 
 
@@ -56,7 +82,9 @@ CASES = {
 def test_invalid_setting_exits_2_naming_it(roles, case):
     settings, *expected = CASES[case]
     args = settings.get("@args", "").split()
-    env = {**roles.env, **{k: v.format(**roles.env) for k, v in settings.items() if k != "@args"}}
+    env = {**roles.env, **{k: v.format(**roles.env) for k, v in settings.items() if not k.startswith("@")}}
+    for name, text in settings.get("@files", {}).items():
+        (roles.work / name).write_text(text)
 
     result = subprocess.run([sys.executable, "-m", "mspass_roles", *args], env=env, capture_output=True,
                             text=True, timeout=60, cwd=roles.work)
@@ -65,7 +93,8 @@ def test_invalid_setting_exits_2_naming_it(roles, case):
     for text in expected:
         assert text in result.stderr
     assert "nothing was started" in result.stderr
-    assert not (roles.work / "logs").exists(), "nothing may be started or created"
+    for made in ("db", "logs", "work"):
+        assert not (roles.work / made).exists(), f"nothing may be started or created, yet {made}/ was"
     assert not (roles.tmp / "run").exists()
 
 

@@ -400,6 +400,65 @@ def test_batch_wrong_suffix(tmp_path, monkeypatch):
         resolve_batch("notes.txt", [], s)
 
 
+NOTEBOOK_V4 = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("", "Notebook does not appear to be JSON: ''"),
+    ("{not json", "Notebook does not appear to be JSON: '{not json"),
+    (json.dumps({**NOTEBOOK_V4, "nbformat": 99}), "Unsupported nbformat version 99"),
+    (json.dumps({"cells": [{"cell_type": "code"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}),
+     "The notebook is invalid and is missing an expected key: metadata"),
+    ("[]", "'list' object has no attribute"),
+])
+def test_batch_notebook_that_does_not_parse_is_refused(tmp_path, monkeypatch, text, reason):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "flow.ipynb").write_text(text)
+    s = make(tmp_path, role="frontend", **FRONTEND)
+    with pytest.raises(BatchError) as info:
+        resolve_batch("flow.ipynb", [], s)
+    assert str(info.value).startswith(f"--batch 'flow.ipynb': {tmp_path / 'flow.ipynb'} is not a valid notebook: ")
+    assert reason in str(info.value)
+
+
+def test_batch_notebook_without_cell_ids_runs(tmp_path, monkeypatch):
+    """nbformat only warns about cells without ids (papermill runs them): no refusal, no warning."""
+    monkeypatch.chdir(tmp_path)
+    cell = {"cell_type": "code", "source": "1", "metadata": {}, "outputs": [], "execution_count": None}
+    (tmp_path / "old.ipynb").write_text(json.dumps({**NOTEBOOK_V4, "cells": [cell]}))
+    s = make(tmp_path, role="frontend", **FRONTEND)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_batch("old.ipynb", [], s).path == (tmp_path / "old.ipynb").resolve()
+
+
+def test_batch_script_with_a_syntax_error_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.py").write_text("import os\n\nprint('a'\n")
+    s = make(tmp_path, role="frontend", **FRONTEND)
+    with pytest.raises(BatchError) as info:
+        resolve_batch("job.py", [], s)
+    assert str(info.value) == f"--batch 'job.py': {tmp_path / 'job.py'}:3: '(' was never closed"
+
+
+def test_batch_script_is_compiled_not_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "job.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w')\n")
+    s = make(tmp_path, role="frontend", **FRONTEND)
+    assert resolve_batch("job.py", [], s).path == (tmp_path / "job.py").resolve()
+    assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.parametrize("uri", ["mongodb://a:27017,b:27017/?replicaSet=rs0", "mongodb+srv://cluster.example.org/"])
+def test_frontend_waits_for_a_database_of_several_servers(tmp_path, uri):
+    s = make(tmp_path, role="frontend", MSPASS_DB_ADDRESS=uri, MSPASS_SCHEDULER_ADDRESS="sched")
+    svc = only(build_plan(s))
+    assert svc.needs == [MongoPingProbe(uri), TcpProbe("sched", 8786)]
+    assert (svc.env["MSPASS_DB_URI"], svc.env["MSPASS_DB_ADDRESS"], svc.env["MONGODB_PORT"]) == (uri, uri, "")
+
+
 def test_batch_for_role_db_refused(tmp_path):
     nb = write_notebook(tmp_path / "x.ipynb")
     s = make(tmp_path, role="db")

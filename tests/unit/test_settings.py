@@ -38,8 +38,9 @@ FRONTEND = {"MSPASS_DB_ADDRESS": "dbhost", "MSPASS_SCHEDULER_ADDRESS": "sched"}
 
 
 def emulate_mspasspy_client(env: dict[str, str]) -> tuple[str, str]:
-    """How mspasspy.client.Client composes addresses from the environment."""
-    db = env["MSPASS_DB_ADDRESS"] + ":" + env["MONGODB_PORT"]
+    """How mspasspy.client.Client composes addresses from the environment (2.4.3: it appends
+    ":" + MONGODB_PORT to MSPASS_DB_ADDRESS when MONGODB_PORT is not empty)."""
+    db = env["MSPASS_DB_ADDRESS"] + (":" + env["MONGODB_PORT"] if env["MONGODB_PORT"] else "")
     sched = env["MSPASS_SCHEDULER_ADDRESS"] + ":" + env["DASK_SCHEDULER_PORT"]
     return db, sched
 
@@ -304,6 +305,8 @@ def test_invalid_scheduler_address(tmp_path, raw, what):
     ("db host", "is not an address"),
     ("[::1", "is not an address"),
     ("mongodb://[::1", "is not an address"),
+    ("mongodb://db:0", "is not an address"),
+    ("mongodb+srv://[::1", "is not an address"),
 ])
 def test_invalid_db_address(tmp_path, raw, what):
     problems = problems_of(tmp_path, role="frontend", **{**FRONTEND, "MSPASS_DB_ADDRESS": raw})
@@ -314,6 +317,77 @@ def test_invalid_db_address(tmp_path, raw, what):
 def test_server_role_address_must_match_its_port(tmp_path):
     problems = problems_of(tmp_path, role="db", MSPASS_DB_ADDRESS="dbhost:27018")
     the_problem(problems, "MSPASS_DB_ADDRESS='dbhost:27018' names port 27018", "MONGODB_PORT=27017")
+    problems = problems_of(tmp_path, role="all", MSPASS_DB_ADDRESS="mongodb://dbhost:27018/")
+    the_problem(problems, "MSPASS_DB_ADDRESS='mongodb://dbhost:27018/' names port 27018", "MONGODB_PORT=27017")
+    s = make(tmp_path, role="db", MSPASS_DB_ADDRESS="mongodb://dbhost:27018/", MONGODB_PORT="27018")
+    assert s.db_address == Address("dbhost", 27018, "mongodb://dbhost:27018/")
+
+
+REPLICA_SET = "mongodb://a:27017,b:27018/?replicaSet=rs0"
+SRV = "mongodb+srv://cluster.example.org/"
+
+
+def test_db_address_several_hosts(tmp_path):
+    s = make(tmp_path, role="frontend", found=(), **{**FRONTEND, "MSPASS_DB_ADDRESS": REPLICA_SET})
+    assert s.db_address == Address("a", 27017, REPLICA_SET, single_host=False)
+    assert s.db_address.mongodb_uri == REPLICA_SET
+    env = s.client_env()
+    assert (env["MSPASS_DB_URI"], env["MSPASS_DB_ADDRESS"], env["MONGODB_PORT"]) == (REPLICA_SET, REPLICA_SET, "")
+    assert s.resolved()["MSPASS_DB_ADDRESS"] == REPLICA_SET
+
+
+def test_db_address_srv(tmp_path):
+    raw = "mongodb+srv://user:pw@Cluster.Example.org/mydb?retryWrites=true&srvMaxHosts=2"
+    s = make(tmp_path, role="frontend", found=(), **{**FRONTEND, "MSPASS_DB_ADDRESS": raw})
+    assert s.db_address == Address("cluster.example.org", 0, raw, single_host=False)
+    env = s.client_env()
+    assert (env["MSPASS_DB_URI"], env["MSPASS_DB_ADDRESS"], env["MONGODB_PORT"]) == (raw, raw, "")
+    # `config` shows it without the password
+    assert s.resolved()["MSPASS_DB_ADDRESS"] == "mongodb+srv://Cluster.Example.org/mydb?retryWrites=true&srvMaxHosts=2"
+
+
+@pytest.mark.parametrize("raw", [REPLICA_SET, SRV])
+def test_mspasspy_client_gets_the_whole_uri_of_several_servers(tmp_path, raw):
+    """mspasspy's Client() hands what it composed to pymongo.MongoClient: the whole URI, no port
+    appended, so pymongo sees every server and the replica set option."""
+    from pymongo.uri_parser import parse_uri
+
+    s = make(tmp_path, role="frontend", found=(), MSPASS_DB_ADDRESS=raw, MSPASS_SCHEDULER_ADDRESS="sched")
+    db, _ = emulate_mspasspy_client(s.client_env())
+    assert db == raw
+    if raw == REPLICA_SET:  # (parsing mongodb+srv would ask DNS)
+        parsed = parse_uri(db)
+        assert parsed["nodelist"] == [("a", 27017), ("b", 27018)]
+        assert parsed["options"]["replicaSet"] == "rs0"
+
+
+@pytest.mark.parametrize("role,extra", [("db", {}), ("all", {})])
+@pytest.mark.parametrize("raw", [REPLICA_SET, SRV])
+def test_database_roles_refuse_several_servers(tmp_path, role, extra, raw):
+    problems = problems_of(tmp_path, role=role, MSPASS_DB_ADDRESS=raw, **extra)
+    line = the_problem(problems, f"MSPASS_DB_ADDRESS={raw!r}", "names several servers or a mongodb+srv:// name")
+    assert f"role {role!r} runs one database server here" in line
+    assert "valid: HOST, HOST:PORT or a mongodb:// URI with one HOST:PORT" in line
+    assert not any("names port" in p for p in problems)  # one problem, not a port mismatch too
+
+
+@pytest.mark.parametrize("raw,what", [
+    ("mongodb+srv://cluster.example.org:27017/", "a mongodb+srv:// URI has no port"),
+    ("mongodb+srv://a.example.org,b.example.org/", "a mongodb+srv:// URI names one host"),
+    ("mongodb+srv://", "Empty host"),
+    ("mongodb+srv://cluster.example.org/?tls=maybe", "The value of tls must be 'true' or 'false'"),
+    ("mongodb://a:27017,b:99999/", "Port must be an integer between 0 and 65535"),
+    ("mongodb://a:27017,,b:27017/", "Empty host"),
+    ("mongodb://db:27017/?replicaSett=rs0", "Unknown option: replicasett. Did you mean one of (replicaset"),
+    ("mongodb://db/my$db", 'Bad database name "my$db"'),
+    ("mongodb://%2Ftmp%2Fmongodb.sock", "'/tmp/mongodb.sock' is no host name or IP"),
+    ("MONGODB://db", "Invalid URI scheme"),
+])
+def test_invalid_mongodb_uri(tmp_path, raw, what):
+    problems = problems_of(tmp_path, role="frontend", **{**FRONTEND, "MSPASS_DB_ADDRESS": raw})
+    line = the_problem(problems, f"MSPASS_DB_ADDRESS={raw!r} is not an address: {what}")
+    assert line.endswith("valid: HOST, HOST:PORT, mongodb://HOST:PORT[,HOST:PORT...][/?OPTIONS] or "
+                         "mongodb+srv://HOST[/?OPTIONS]")
 
 
 def test_invalid_bind_address(tmp_path):
@@ -439,7 +513,8 @@ def test_worker_arg_split_like_a_shell(tmp_path):
 
 
 def test_worker_arg_never_evaluated(tmp_path):
-    s = make(tmp_path, MSPASS_WORKER_ARG="--name $HOME --resources '$(touch pwned)' `id`")
+    # role scheduler starts no dask worker: the words are only split (role all checks them, below)
+    s = make(tmp_path, role="scheduler", MSPASS_WORKER_ARG="--name $HOME --resources '$(touch pwned)' `id`")
     assert s.worker_args.argv == ("--name", "$HOME", "--resources", "$(touch pwned)", "`id`")
 
 
@@ -450,7 +525,90 @@ def test_worker_arg_unbalanced_quote(tmp_path):
 
 def test_worker_arg_bad_nworkers(tmp_path):
     problems = problems_of(tmp_path, MSPASS_WORKER_ARG="--nworkers lots")
-    the_problem(problems, "--nworkers 'lots' is not a number or 'auto'")
+    line = the_problem(problems, "MSPASS_WORKER_ARG='--nworkers lots': --nworkers must be a positive integer")
+    assert "'auto', or -N for CPUs + 1 - N processes" in line and line.endswith("got 'lots'")
+
+
+@pytest.mark.parametrize("raw,said", [
+    ("--bogus 1", "No such option '--bogus'"),
+    ("--nthreads 2 ; id", "Got unexpected extra arguments: (; id)"),
+    ("$(id)", "Got unexpected extra argument: ($(id))"),
+    ("--name $HOME `id`", "Got unexpected extra argument: (`id`)"),
+    ("--nthreads two", "Invalid value for '--nthreads': 'two' is not a valid integer"),
+    ("--nthreads", "Option '--nthreads' requires an argument"),
+    ("--tls-ca-file /no/such/ca.pem", "Path '/no/such/ca.pem' does not exist"),
+])
+def test_worker_arg_read_by_dask_worker_command_line(tmp_path, raw, said):
+    """Option names and types exactly as `dask worker` reads them, before anything starts."""
+    problems = problems_of(tmp_path, MSPASS_WORKER_ARG=raw)
+    line = the_problem(problems, "MSPASS_WORKER_ARG=")
+    assert line.startswith(f"MSPASS_WORKER_ARG={raw!r}: dask worker says: ")
+    assert said in line
+
+
+@pytest.mark.parametrize("raw,message", [
+    ("--nthreads -5", "--nthreads must be a positive integer (got -5)"),
+    ("--nthreads=0", "--nthreads must be a positive integer (got 0)"),
+    ("--nworkers 0", "--nworkers must be a positive integer, 'auto', or -N for CPUs + 1 - N processes"),
+    ("--nworkers -1000000", "--nworkers must be a positive integer, 'auto', or -N for CPUs + 1 - N processes"),
+    ("--no-nanny --nworkers 2", "--no-nanny cannot run more than one worker process (--nworkers)"),
+    ("--contact-address tcp://10.0.0.1:9000", "--contact-address needs --listen-address"),
+    ("--listen-address tcp://0.0.0.0:9000 --nworkers 2", "--listen-address cannot be used with more than one"),
+    ("--listen-address tcp://0.0.0.0:9000 --worker-port 9001", "--listen-address cannot be used with --worker-port"),
+    ("--resources 'GPU=1 MEM'", "--resources entry 'MEM' is not NAME=NUMBER"),
+    ("--resources GPU=lots", "--resources entry 'GPU=lots' is not NAME=NUMBER"),
+    ("--death-timeout soon", "--death-timeout 'soon' is not a duration"),
+    ("--lifetime 1fortnight", "--lifetime '1fortnight' is not a duration"),
+    ("--worker-port 3000:", "--worker-port '3000:' is not a port"),
+    ("--nanny-port 70000", "--nanny-port '70000' is not a port"),
+    ("--help", "--help and --version make dask worker print and exit instead of running a worker"),
+    ("--version", "--help and --version make dask worker print and exit instead of running a worker"),
+])
+def test_worker_arg_values_dask_checks_only_when_the_worker_starts(tmp_path, raw, message):
+    problems = problems_of(tmp_path, MSPASS_WORKER_ARG=raw)
+    the_problem(problems, f"MSPASS_WORKER_ARG={raw!r}: {message}")
+
+
+def test_worker_arg_checked_for_role_worker(tmp_path):
+    problems = problems_of(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched", MSPASS_WORKER_ARG="--bogus")
+    the_problem(problems, "MSPASS_WORKER_ARG='--bogus': dask worker says: No such option '--bogus'")
+
+
+@pytest.mark.parametrize("raw", [
+    "--nthreads 2 --nworkers 2",
+    "--nworkers auto",
+    "--nworkers -1",  # dask: one process per CPU
+    "--resources 'GPU=1 MEM=2e9' --death-timeout 60s --lifetime 1h --lifetime-stagger 5m",
+    "--worker-port 3000:3010 --nanny-port 4000:4010 --nworkers 2",
+    "--listen-address tcp://0.0.0.0:9000 --contact-address tcp://10.0.0.1:9000",
+    "--memory-limit 2GB --name w --no-dashboard",
+    "--preload no_such_module_here --its-own-option 1",  # dask would import it: we must not
+])
+def test_worker_arg_valid_for_dask(tmp_path, raw):
+    import shlex
+
+    s = make(tmp_path, MSPASS_WORKER_ARG=raw)
+    assert s.worker_args.argv == tuple(shlex.split(raw))
+
+
+@pytest.mark.parametrize("role,env", [
+    ("scheduler", {}),
+    ("frontend", FRONTEND),
+    ("db", {}),
+    ("worker", {"MSPASS_SCHEDULER": "spark", "MSPASS_SCHEDULER_ADDRESS": "master"}),
+    ("all", {"MSPASS_WORKER_ARG": ""}),
+])
+def test_worker_arg_checked_only_where_a_dask_worker_starts(tmp_path, monkeypatch, role, env):
+    """Other roles (and an empty MSPASS_WORKER_ARG) never import distributed for it: health
+    checks parse the settings every few seconds."""
+    from mspass_roles import dask_worker_args
+
+    def not_here(*args):
+        raise AssertionError("MSPASS_WORKER_ARG checked by dask's command line")
+
+    monkeypatch.setattr(dask_worker_args, "problems", not_here)
+    s = make(tmp_path, role=role, **{"MSPASS_WORKER_ARG": "--bogus 1", **env})
+    assert s.worker_args.argv == (("--bogus", "1") if env.get("MSPASS_WORKER_ARG") is None else ())
 
 
 @pytest.mark.parametrize("arg", ["--memory-limit 2GB", "--memory-limit=2GB"])
