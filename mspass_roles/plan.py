@@ -30,9 +30,13 @@ class Service:
     summary: str = ""
     #: printed once when ready (e.g. the Jupyter URL)
     ready_message: str = ""
-    before_start: Callable[[], None] | None = None
-    on_ready: Callable[[], None] | None = None
-    after_stop: Callable[[], None] | None = None
+    # hooks; a returned string is logged as the role's output
+    before_start: Callable[[], str | None] | None = None
+    on_ready: Callable[[], str | None] | None = None
+    after_stop: Callable[[], str | None] | None = None
+    #: run every `period` seconds while the role runs (e.g. copy a tmp database back)
+    periodic: Callable[[], str | None] | None = None
+    period: float = 0.0
 
 
 @dataclass

@@ -105,7 +105,9 @@ VARIABLES = (
     Var("MSPASS_WORKER_DIR", "WORK_DIR/work", "worker scratch space"),
     Var("MSPASS_RUN_DIR", "TMPDIR/mspass-UID", "runtime state (health check, Jupyter config)"),
     Var("MSPASS_DB_PATH", "scratch", "scratch: run the database in MSPASS_DB_DIR; "
-        "tmp: run it from node-local /tmp and copy back on shutdown"),
+        "tmp: run it from node-local /tmp, copied to MSPASS_DB_DIR every MSPASS_DB_SYNC_INTERVAL and on shutdown"),
+    Var("MSPASS_DB_SYNC_INTERVAL", "300", "MSPASS_DB_PATH=tmp: seconds between copies of the live database to "
+        "MSPASS_DB_DIR (the most a crash can lose); 0: only on shutdown"),
     Var("MSPASS_WORKER_ARG", "", "extra `dask worker` arguments, shell-quoted"),
     Var("MSPASS_DASK_WORKER_MEMORY_LIMIT", "0", "worker --memory-limit (0: none); "
         "a --memory-limit in MSPASS_WORKER_ARG wins"),
@@ -120,6 +122,8 @@ VARIABLES = (
     Var("MSPASS_SLEEP_TIME", "2", "longest interval between retries while waiting, seconds (the reference slept a fixed 15 s)"),
     Var("MSPASS_WAIT_TIMEOUT", "300", "how long a role waits for the services it needs, seconds"),
     Var("MSPASS_READY_TIMEOUT", "180", "how long a started service may take to become ready, seconds"),
+    Var("MSPASS_CHECK_INTERVAL", "30", "seconds between the supervisor's checks that its running services still "
+        "answer (a warning when one stops answering); 0: no checks"),
     Var("MSPASS_STOP_TIMEOUT", "60", "grace period for the database to shut down, seconds"),
     Var("MSPASS_HOME", "the installed mspasspy package", "MsPASS's data (schema YAML in data/yaml); "
         "exported to every service"),
@@ -216,6 +220,7 @@ class Settings:
     worker_dir: Path
     run_dir: Path
     db_path: str
+    db_sync_interval: float
     worker_args: WorkerArgs
     memory_limit: str
     jupyter_token: str | None = field(repr=False)
@@ -229,6 +234,7 @@ class Settings:
     sleep_time: float
     wait_timeout: float
     ready_timeout: float
+    check_interval: float
     stop_timeout: float
     mspass_home: str | None
 
@@ -329,6 +335,7 @@ class Settings:
             "MSPASS_WORKER_DIR": str(self.worker_dir),
             "MSPASS_RUN_DIR": str(self.run_dir),
             "MSPASS_DB_PATH": self.db_path,
+            "MSPASS_DB_SYNC_INTERVAL": f"{self.db_sync_interval:g}",
             "MSPASS_WORKER_ARG": shlex.join(self.worker_args.argv),
             "MSPASS_DASK_WORKER_MEMORY_LIMIT": self.memory_limit,
             "MSPASS_JUPYTER_TOKEN": "<redacted>" if self.jupyter_token else "<random>",
@@ -342,6 +349,7 @@ class Settings:
             "MSPASS_SLEEP_TIME": f"{self.sleep_time:g}",
             "MSPASS_WAIT_TIMEOUT": f"{self.wait_timeout:g}",
             "MSPASS_READY_TIMEOUT": f"{self.ready_timeout:g}",
+            "MSPASS_CHECK_INTERVAL": f"{self.check_interval:g}",
             "MSPASS_STOP_TIMEOUT": f"{self.stop_timeout:g}",
             "MSPASS_HOME": self.mspass_home or "",
         }
@@ -471,14 +479,15 @@ class _Parser:
             return default
         return value
 
-    def seconds(self, name: str, default: float) -> float:
+    def seconds(self, name: str, default: float, zero_ok: bool = False) -> float:
         raw = self.get(name, f"{default:g}")
         try:
             value = float(raw)
         except ValueError:
             value = -1.0
-        if not value > 0:
-            self.problem(f"{name}={raw!r} is not a duration; valid: a positive number of seconds")
+        if not (value >= 0 if zero_ok else value > 0):
+            valid = "0 or a positive number of seconds" if zero_ok else "a positive number of seconds"
+            self.problem(f"{name}={raw!r} is not a duration; valid: {valid}")
             return default
         return value
 
@@ -705,6 +714,7 @@ class _Parser:
             worker_dir=worker_dir,
             run_dir=run_dir,
             db_path=db_path,
+            db_sync_interval=self.seconds("MSPASS_DB_SYNC_INTERVAL", 300, zero_ok=True),
             worker_args=worker_args,
             memory_limit=memory_limit,
             jupyter_token=token,
@@ -718,6 +728,7 @@ class _Parser:
             sleep_time=self.seconds("MSPASS_SLEEP_TIME", 2),
             wait_timeout=self.seconds("MSPASS_WAIT_TIMEOUT", 300),
             ready_timeout=self.seconds("MSPASS_READY_TIMEOUT", 180),
+            check_interval=self.seconds("MSPASS_CHECK_INTERVAL", 30, zero_ok=True),
             stop_timeout=self.seconds("MSPASS_STOP_TIMEOUT", 60),
             mspass_home=mspass_home,
         )

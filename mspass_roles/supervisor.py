@@ -5,6 +5,10 @@
   are killed outright;
 - readiness is probed with deadlines, never assumed after a sleep;
 - the first required child to die ends the role with a non-zero code and its log tail;
+- once all are ready, a monitor thread runs each service's periodic task and asks every
+  service its readiness question again every MSPASS_CHECK_INTERVAL, saying when one stops
+  answering (a frozen or hung service does not exit, so only asking finds it) and when it
+  answers again; it does not kill it (a database busy with a large write may answer late);
 - SIGTERM/SIGINT/SIGHUP stop children in reverse order, each with a bounded grace period.
 """
 
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from . import state
+from .logs import ServiceLog
 from .plan import Plan, Service
 from .probes import ask, wait_until
 from .settings import Settings
@@ -97,11 +102,13 @@ def raise_nofile_limit() -> tuple[int, int]:
 
 
 class _Child:
-    def __init__(self, service: Service, proc: subprocess.Popen, log: IO[bytes] | None):
+    def __init__(self, service: Service, proc: subprocess.Popen, log: ServiceLog | None):
         self.service = service
         self.proc = proc
         self.log = log
         self.ready = False
+        #: when the monitor first found it not answering, and why
+        self.failing: tuple[float, str] | None = None
 
 
 class Supervisor:
@@ -112,6 +119,7 @@ class Supervisor:
         self.children: list[_Child] = []
         self.signal_received: int | None = None
         self.wake = threading.Event()
+        self.stopping = threading.Event()
         self.state_file = None if plan.attached else state.state_path(settings, plan.role)
         self.t0 = time.monotonic()
 
@@ -142,8 +150,10 @@ class Supervisor:
             self._check_limits()
             code = self._start_all()
             if code is None:
+                threading.Thread(target=self._monitor, name="monitor", daemon=True).start()
                 code = self._watch()
         finally:
+            self.stopping.set()
             self._stop_all()
             if self.state_file:
                 state.remove(self.state_file)
@@ -202,14 +212,12 @@ class Supervisor:
     def _start(self, service: Service) -> int | None:
         since = time.monotonic()
         if service.before_start:
-            service.before_start()
+            self._note(service.before_start())
         log = None
-        if service.log is not None:
-            service.log.parent.mkdir(parents=True, exist_ok=True)
-            log = open(service.log, "ab")
-            log.write(f"\n=== mspass {self.plan.role}: starting {service.name} at {time.ctime()}: "
-                      f"{' '.join(service.argv)}\n".encode())
-            log.flush()
+        if service.log is not None:  # rotated, so a service that runs for months cannot fill the disk
+            log = ServiceLog(service.log)
+            log.note(f"\n=== mspass {self.plan.role}: starting {service.name} at {time.ctime()}: "
+                     f"{' '.join(service.argv)}")
         env = child_environment(self.settings)
         env.update(service.env)
         try:
@@ -218,7 +226,7 @@ class Supervisor:
                 cwd=service.cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
-                stdout=log if log else None,
+                stdout=log.write_end if log else None,
                 stderr=subprocess.STDOUT if log else None,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
@@ -228,6 +236,8 @@ class Supervisor:
                 log.close()
             self.say(f"ERROR: cannot start {service.name} ({service.argv[0]}): {err}")
             return 1
+        if log:
+            log.started()
         child = _Child(service, proc, log)
         self.children.append(child)
         self._write_state(ready=False)
@@ -245,11 +255,11 @@ class Supervisor:
             if dead:
                 return self._report_death(dead[0])
             self.say(f"ERROR: {service.name} not ready after {self._elapsed(since)}: {reason}")
-            self._show_tail(service)
+            self._show_tail(child)
             return 1
         child.ready = True
         if service.on_ready:
-            service.on_ready()
+            self._note(service.on_ready())
         self.say(f"{service.name} ready: {service.summary} ({self._elapsed(since)})")
         if service.ready_message:
             print(service.ready_message, file=self.out, flush=True)
@@ -272,6 +282,41 @@ class Supervisor:
             self.wake.wait(1.0)
             self.wake.clear()
 
+    def _note(self, message: str | None) -> None:
+        if message:
+            self.say(message)
+
+    def _monitor(self) -> None:
+        """Periodic tasks and liveness checks while the role runs (a daemon thread)."""
+        now = time.monotonic()
+        due = {id(c): now + c.service.period for c in self.children if c.service.periodic}
+        interval = self.settings.check_interval
+        next_check = now + interval if interval else float("inf")
+        while not self.stopping.wait(1.0):
+            for child in list(self.children):
+                if id(child) in due and time.monotonic() >= due[id(child)]:
+                    try:
+                        self._note(child.service.periodic())
+                    except Exception as err:  # e.g. the work dir's disk is full: say so, try again later
+                        self.say(f"ERROR: {child.service.name}: periodic task failed: {err}")
+                    due[id(child)] = time.monotonic() + child.service.period
+            if time.monotonic() >= next_check:
+                for child in list(self.children):
+                    if not self.stopping.is_set():
+                        self._check(child)
+                next_check = time.monotonic() + interval
+
+    def _check(self, child: _Child) -> None:
+        if child.service.probe is None or child.proc.poll() is not None:
+            return  # a dead child is the watch loop's business
+        reason = ask(child.service.probe)
+        if reason is None and child.failing:
+            self.say(f"{child.service.name} answers again (after {self._elapsed(child.failing[0])})")
+            child.failing = None
+        elif reason is not None and not child.failing:
+            child.failing = (time.monotonic(), reason)
+            self.say(f"WARNING: {child.service.name} (pid {child.proc.pid}) does not answer: {reason}")
+
     def _stopped_code(self) -> int:
         """Exit code after a requested stop: services stopped cleanly (0), but a batch run
         that was interrupted did not succeed (128+N, as a shell reports it)."""
@@ -280,13 +325,16 @@ class Supervisor:
     def _report_death(self, child: _Child) -> int:
         code = exit_code(child.proc.returncode)
         self.say(f"ERROR: {child.service.name} exited unexpectedly with code {code}")
-        self._show_tail(child.service)
+        self._show_tail(child)
         return code or 1
 
-    def _show_tail(self, service: Service) -> None:
-        lines = log_tail(service.log)
+    def _show_tail(self, child: _Child) -> None:
+        if child.log is None:
+            return
+        child.log.wait(2.0)  # its last words first
+        lines = log_tail(child.log.path)
         if lines:
-            self.say(f"last {len(lines)} lines of {service.log}:")
+            self.say(f"last {len(lines)} lines of {child.log.path}:")
             for line in lines:
                 print(f"  | {line}", file=self.out)
             self.out.flush()
@@ -297,9 +345,11 @@ class Supervisor:
             self._stop(child)
             if child.log:
                 child.log.close()
+                if child.log.error:
+                    self.say(f"WARNING: {child.service.name}'s log could not be written: {child.log.error}")
             if child.service.after_stop:
                 try:
-                    child.service.after_stop()
+                    self._note(child.service.after_stop())
                 except Exception as err:  # keep stopping the others; say what failed
                     self.say(f"ERROR: after stopping {child.service.name}: {err}")
         self.children.clear()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
+from .. import dbcopy
 from ..plan import Service
 from ..probes import MongoPingProbe
 from ..settings import Settings
@@ -36,56 +39,63 @@ def server_argv(s: Settings, path: Path) -> list[str]:
     ]
 
 
-def _copy_tree(src: Path, dst: Path) -> None:
-    dst.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        shutil.copytree(src, dst, dirs_exist_ok=True)
+@contextlib.contextmanager
+def fsync_lock(uri: str) -> Iterator[None]:
+    """Hold mongod's writes while its files are copied (MongoDB's fsyncLock)."""
+    import pymongo
 
-
-def _replace_tree(src: Path, dst: Path) -> None:
-    """Make dst an exact copy of src (files the server deleted stay deleted).
-
-    Copy beside dst first, then swap: a failed copy leaves the old dst intact.
-    """
-    fresh = dst.with_name(dst.name + ".incoming")
-    old = dst.with_name(dst.name + ".previous")
-    shutil.rmtree(fresh, ignore_errors=True)
-    shutil.copytree(src, fresh)
-    if dst.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        dst.rename(old)
-    fresh.rename(dst)
-    shutil.rmtree(old, ignore_errors=True)
+    with pymongo.MongoClient(uri, directConnection=True, serverSelectionTimeoutMS=10000) as client:
+        client.admin.command("fsync", lock=True)
+        try:
+            yield
+        finally:
+            client.admin.command("fsyncUnlock")
 
 
 def services(s: Settings) -> list[Service]:
     path = data_dir(s)
-    in_tmp = s.db_path == "tmp"
+    uri = f"mongodb://{s.local_hostport(s.mongodb_port)}/"
+    copier = None
+    if s.db_path == "tmp":
+        copier = dbcopy.Copier(path, s.db_dir, freeze=(lambda: fsync_lock(uri)) if s.db_engine == "mongodb" else None)
 
-    def before() -> None:
-        if in_tmp:  # start from what an earlier run copied back
-            shutil.rmtree(path, ignore_errors=True)
-            _copy_tree(s.db_dir, path)
-        path.mkdir(parents=True, exist_ok=True)
+    def before() -> str | None:
+        if copier is None:
+            path.mkdir(parents=True, exist_ok=True)
+            return None
+        recovered = dbcopy.recover(s.db_dir)
+        dbcopy.restore(s.db_dir, path)  # start from the last complete copy
+        return recovered
 
-    def copy_back() -> None:  # runs only after the server has stopped
-        _replace_tree(path, s.db_dir)
-        shutil.rmtree(path, ignore_errors=True)
+    def periodic() -> str | None:
+        report = copier.copy(running=True)
+        return f"copied the running database to {s.db_dir}: {report}" if report.copied else None
+
+    def copy_back() -> str:  # runs only after the server has stopped
+        report = copier.copy(running=False)
+        shutil.rmtree(path, ignore_errors=True)  # only once the copy is complete
+        return f"copied the database to {s.db_dir}: {report}"
 
     def ready() -> None:
         if s.db_ready_file:
             s.db_ready_file.parent.mkdir(parents=True, exist_ok=True)
             s.db_ready_file.touch()
 
+    copies = ""
+    if copier:
+        every = f"every {s.db_sync_interval:g} s and " if s.db_sync_interval else ""
+        copies = f", copied to {s.db_dir} {every}on stop"
     engine = "mongod" if s.db_engine == "mongodb" else "ferretdb"
     return [Service(
         name="db",
         argv=server_argv(s, path),
-        probe=MongoPingProbe(f"mongodb://{s.local_hostport(s.mongodb_port)}/"),
+        probe=MongoPingProbe(uri, timeout=5.0, write=True),  # a busy server may hold writes a while
         log=s.log_dir / f"db-{s.node_name}.log",
         stop_timeout=s.stop_timeout,  # a clean shutdown flushes the journal
-        summary=f"{engine} on {s.bind_hostport(s.mongodb_port)}, data in {path}",
+        summary=f"{engine} on {s.bind_hostport(s.mongodb_port)}, data in {path}{copies}",
         before_start=before,
         on_ready=ready,
-        after_stop=copy_back if in_tmp else None,
+        after_stop=copy_back if copier else None,
+        periodic=periodic if copier and s.db_sync_interval else None,
+        period=s.db_sync_interval,
     )]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.process.harness import NOTEBOOKS
+from tests.process.harness import NOTEBOOKS, mongo
 
 pytestmark = pytest.mark.process
 
@@ -40,7 +41,8 @@ def test_killing_the_worker_process_ends_its_role_with_an_error(roles):
 def test_health_answers_when_the_scheduler_is_frozen(roles):
     """A frozen scheduler (SIGSTOP: accepts connections, never answers) made the worker's
     health check block for minutes inside dask; it must fail within its own bound."""
-    roles.start("scheduler", "scheduler", MSPASS_NODE_NAME="s1").wait_ready()
+    scheduler = roles.start("scheduler", "scheduler", MSPASS_NODE_NAME="s1", MSPASS_CHECK_INTERVAL="1")
+    scheduler.wait_ready()
     worker_env = {"MSPASS_ROLE": "worker", "MSPASS_NODE_NAME": "w1", "MSPASS_SCHEDULER_ADDRESS": "127.0.0.1"}
     roles.start("worker", "worker", **worker_env).wait_ready()
     health = [sys.executable, "-m", "mspass_roles", "health"]
@@ -50,10 +52,13 @@ def test_health_answers_when_the_scheduler_is_frozen(roles):
     os.kill(pid, signal.SIGSTOP)
     try:
         result = subprocess.run(health, env={**roles.env, **worker_env}, capture_output=True, text=True, timeout=60)
+        # the scheduler's own supervisor notices too (it did not: a frozen process does not exit)
+        scheduler.wait_for(rf"WARNING: scheduler \(pid {pid}\) does not answer: ", 30)
     finally:
         os.kill(pid, signal.SIGCONT)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "worker worker: FAILING: no answer within" in result.stdout
+    scheduler.wait_for(r"scheduler answers again \(after [\d.]+ s\)", 30)
 
 
 def test_worker_waits_for_a_late_scheduler(roles):
@@ -127,3 +132,27 @@ def test_a_batch_run_stopped_while_waiting_does_not_report_success(roles):
     run.wait_for("waiting up to")  # no database: the notebook never ran
     run.signal(signal.SIGTERM)
     assert run.wait_exit(20) == 128 + signal.SIGTERM
+
+
+def test_sigkill_with_a_tmp_database_keeps_what_the_last_periodic_copy_saved(roles):
+    """MSPASS_DB_PATH=tmp copied the database back only on a clean stop: a SIGKILL (walltime,
+    OOM, a docker stop grace that ran out) lost every write of the session."""
+    tmp_db = {"MSPASS_DB_PATH": "tmp", "MSPASS_DB_SYNC_INTERVAL": "1", "MSPASS_NODE_NAME": "n1"}
+    first = roles.start("db-1", "db", **tmp_db)
+    first.wait_ready()
+    mongo(roles.env)["durability"]["docs"].insert_many([{"_id": i, "payload": "x" * 100} for i in range(300)])
+    # a copy that started after the insert was acknowledged
+    done = first.output().count("copied the running database")
+    first.wait_for(r"(?s)(?:.*?copied the running database to .*?: \d+ file\(s\) copied){%d}" % (done + 2), 60)
+
+    server = service_pid(roles, "db", "n1", "db")
+    first.signal(signal.SIGKILL)
+    os.kill(server, signal.SIGKILL)  # everything dies at once, as at the end of a walltime
+    assert first.wait_exit(30) == -signal.SIGKILL
+
+    second = roles.start("db-2", "db", **tmp_db)
+    second.wait_ready()
+    assert mongo(roles.env)["durability"]["docs"].count_documents({}) == 300
+    second.signal(signal.SIGTERM)
+    assert second.wait_exit(60) == 0, second.output()
+    assert re.search(r"db: copied the database to .*: \d+ file\(s\) copied", second.output())

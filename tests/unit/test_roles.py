@@ -142,16 +142,16 @@ def test_db_path_tmp_copies_in_and_back(tmp_path, node_tmp):
     svc = only(build_plan(s))
     run_path = node_tmp / "mspass-db-node1-27017"
     s.db_dir.mkdir(parents=True)
-    (s.db_dir / "mspass.sqlite").write_text("old data")
+    (s.db_dir / "mspass.wt").write_text("old data")
 
     svc.before_start()
-    assert (run_path / "mspass.sqlite").read_text() == "old data"
+    assert (run_path / "mspass.wt").read_text() == "old data"
 
-    (run_path / "mspass.sqlite").write_text("new data")
-    (run_path / "other.sqlite").write_text("created")
+    (run_path / "mspass.wt").write_text("new data")
+    (run_path / "other.wt").write_text("created")
     svc.after_stop()
-    assert (s.db_dir / "mspass.sqlite").read_text() == "new data"
-    assert (s.db_dir / "other.sqlite").read_text() == "created"
+    assert (s.db_dir / "mspass.wt").read_text() == "new data"
+    assert (s.db_dir / "other.wt").read_text() == "created"
     assert not run_path.exists()
 
 
@@ -167,9 +167,9 @@ def test_db_path_tmp_before_start_discards_stale_tmp_copy(tmp_path, node_tmp):
     svc = only(build_plan(s))
     run_path = node_tmp / "mspass-db-node1-27017"
     run_path.mkdir()
-    (run_path / "leftover.sqlite").write_text("from a crashed run")
+    (run_path / "leftover.wt").write_text("from a crashed run")
     svc.before_start()
-    assert not (run_path / "leftover.sqlite").exists()
+    assert not (run_path / "leftover.wt").exists()
 
 
 def test_db_path_tmp_copy_back_mirrors_deletions(tmp_path, node_tmp):
@@ -177,11 +177,23 @@ def test_db_path_tmp_copy_back_mirrors_deletions(tmp_path, node_tmp):
     svc = only(build_plan(s))
     run_path = node_tmp / "mspass-db-node1-27017"
     s.db_dir.mkdir(parents=True)
-    (s.db_dir / "dropped.sqlite").write_text("a database the user drops")
+    (s.db_dir / "dropped.wt").write_text("a database the user drops")
     svc.before_start()
-    (run_path / "dropped.sqlite").unlink()  # what the server does on dropDatabase
+    (run_path / "dropped.wt").unlink()  # what the server does on dropDatabase
     svc.after_stop()
-    assert not (s.db_dir / "dropped.sqlite").exists()
+    assert not (s.db_dir / "dropped.wt").exists()
+
+
+def test_db_path_tmp_copies_periodically_as_set(tmp_path, node_tmp):
+    svc = only(build_plan(make(tmp_path, role="db", found=("ferretdb",), MSPASS_DB_PATH="tmp",
+                               MSPASS_DB_SYNC_INTERVAL="120")))
+    assert (svc.periodic is not None, svc.period) == (True, 120)
+    assert "every 120 s and on stop" in svc.summary
+    svc = only(build_plan(make(tmp_path, role="db", found=("ferretdb",), MSPASS_DB_PATH="tmp",
+                               MSPASS_DB_SYNC_INTERVAL="0")))
+    assert (svc.periodic, svc.after_stop is not None) == (None, True)
+    svc = only(build_plan(make(tmp_path, role="db", found=("ferretdb",))))
+    assert (svc.periodic, svc.after_stop) == (None, None)
 
 
 # ---------------------------------------------------------------------- scheduler
