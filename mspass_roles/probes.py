@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from typing import Callable, ClassVar
 
 _KINDS: dict[str, type["Probe"]] = {}
+#: where the database's health check writes (one small document per host that asks)
+HEALTH_DATABASE = "mspass_health"
 
 
 class Probe:
@@ -89,33 +91,43 @@ class HttpProbe(Probe):
 
 @dataclass
 class MongoPingProbe(Probe):
-    """The server answers the `ping` command (MongoDB or FerretDB)."""
+    """The server answers the `ping` command (MongoDB or FerretDB); with `write`, it also
+    stores a document: a server whose disk is full still answers ping."""
 
     kind: ClassVar[str] = "mongo-ping"
     uri: str
     timeout: float = 2.0
+    write: bool = False
 
     def check(self) -> str | None:
         import pymongo
         from pymongo.errors import PyMongoError
 
-        # a refused connection answers at once; pymongo would retry it for up to 0.5 s
-        parts = pymongo.uri_parser.parse_uri(self.uri)
-        host, port = parts["nodelist"][0]
-        refused = TcpProbe(host, port, self.timeout).check()
-        if refused:
-            return refused
+        single = not self.uri.startswith("mongodb+srv://")
+        if single:
+            nodes = pymongo.uri_parser.parse_uri(self.uri)["nodelist"]
+            single = len(nodes) == 1
+        if single:  # a refused connection answers at once; pymongo would retry it for up to 0.5 s
+            refused = TcpProbe(*nodes[0], self.timeout).check()
+            if refused:
+                return refused
         ms = int(self.timeout * 1000)
         try:
+            # one server: ask it, whatever replica set it may belong to; several: any of them
             with pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
-                                     directConnection=True) as client:
+                                     socketTimeoutMS=ms, directConnection=single or None) as client:
                 client.admin.command("ping")
+                if self.write:
+                    client[HEALTH_DATABASE]["probe"].update_one(
+                        {"_id": socket.gethostname()}, {"$set": {"at": time.time()}}, upsert=True)
             return None
         except PyMongoError as err:
-            return f"{_redact_uri(self.uri)}: {str(err).splitlines()[0][:160]}"
+            # FerretDB prefixes its messages with Go call frames ("[db.go:167 fsql.(*DB)...]")
+            message = re.sub(r"\[[^\]]*\.go:\d+[^\]]*\]\s*", "", str(err).splitlines()[0])
+            return f"{_redact_uri(self.uri)}: {message[:160]}"
 
     def describe(self) -> str:
-        return f"{_redact_uri(self.uri)} answers ping"
+        return f"{_redact_uri(self.uri)} answers ping" + (" and stores a document" if self.write else "")
 
 
 @dataclass

@@ -83,7 +83,7 @@ def test_db_ferretdb_listen_addr_follows_bind_and_port(tmp_path):
     s = make(tmp_path, role="db", found=("ferretdb",), MSPASS_BIND_ADDRESS="127.0.0.1", MONGODB_PORT="27018")
     svc = only(build_plan(s))
     assert option_values(svc.argv, "--listen-addr") == ["127.0.0.1:27018"]
-    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27018/")
+    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27018/", timeout=5.0, write=True)
 
 
 def test_db_mongodb_argv_all_interfaces(tmp_path):
@@ -103,7 +103,8 @@ def test_db_mongodb_argv_one_interface(tmp_path):
 def test_db_probe_log_and_timeout(tmp_path):
     s = make(tmp_path, role="db", MSPASS_STOP_TIMEOUT="42")
     svc = only(build_plan(s))
-    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27017/")
+    # ping alone passes on a full disk: the server must also store a document
+    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27017/", timeout=5.0, write=True)
     assert svc.log == tmp_path / "work" / "logs" / "db-node1.log"
     assert svc.stop_timeout == 42
     assert not svc.main
