@@ -71,14 +71,16 @@ def recover(dest: Path) -> str | None:
     return done
 
 
-def restore(dest: Path, live: Path) -> None:
-    """Start a session: the live directory becomes a copy of the last complete copy."""
-    recover(dest)
+def restore(dest: Path, live: Path) -> str | None:
+    """Start a session: the live directory becomes a copy of the last complete copy.
+    Returns what recover() did, if anything."""
+    recovered = recover(dest)
     shutil.rmtree(live, ignore_errors=True)
     live.mkdir(parents=True)
     if dest.is_dir():
         # copy2 keeps mtimes, so the first copy back links every file that stays unchanged
         shutil.copytree(dest, live, dirs_exist_ok=True, ignore=shutil.ignore_patterns(MANIFEST))
+    return recovered
 
 
 def _fingerprint(path: Path) -> list[int]:
@@ -121,9 +123,16 @@ class Copier:
         #: holds the server's writes while files are copied (mongod: fsyncLock); None: not needed
         self.freeze = freeze
         self._lock = threading.Lock()
+        self._final_done = False
 
     def copy(self, *, running: bool) -> Report:
+        """One copy; `running=False` is the last one, after the server stopped: a periodic
+        copy that waited for it does nothing (the live directory may be gone)."""
         with self._lock:
+            if self._final_done and running:
+                return Report(0, 0, 0, 0.0)
+            if not self.live.is_dir():  # never swap an empty copy over the last good one
+                raise FileNotFoundError(f"{self.live}: the running database's directory is missing")
             since = time.monotonic()
             recover(self.dest)
             new = incoming(self.dest)
@@ -140,6 +149,7 @@ class Copier:
             new.rename(self.dest)
             shutil.rmtree(old, ignore_errors=True)
             report.seconds = time.monotonic() - since
+            self._final_done = self._final_done or not running
             return report
 
     def _manifest(self) -> dict:

@@ -63,9 +63,7 @@ def services(s: Settings) -> list[Service]:
         if copier is None:
             path.mkdir(parents=True, exist_ok=True)
             return None
-        recovered = dbcopy.recover(s.db_dir)
-        dbcopy.restore(s.db_dir, path)  # start from the last complete copy
-        return recovered
+        return dbcopy.restore(s.db_dir, path)  # start from the last complete copy
 
     def periodic() -> str | None:
         report = copier.copy(running=True)

@@ -174,3 +174,25 @@ def test_the_server_is_frozen_only_while_it_runs(dirs):
     assert calls == ["lock", "unlock"]
     copier.copy(running=False)
     assert calls == ["lock", "unlock"]
+
+
+def test_a_periodic_copy_after_the_last_one_changes_nothing(dirs):
+    """A periodic copy that waited for the final copy's lock must not copy the live
+    directory the final copy removed: that would swap an empty copy in."""
+    live, dest = dirs
+    (live / "f").write_text("data")
+    copier = dbcopy.Copier(live, dest)
+    copier.copy(running=False)
+    shutil.rmtree(live)
+    assert copier.copy(running=True).copied == 0
+    assert (dest / "f").read_text() == "data"
+
+
+def test_no_copy_of_a_missing_live_directory(dirs):
+    live, dest = dirs
+    (live / "f").write_text("data")
+    dbcopy.Copier(live, dest).copy(running=True)
+    shutil.rmtree(live)
+    with pytest.raises(FileNotFoundError):
+        dbcopy.Copier(live, dest).copy(running=True)
+    assert (dest / "f").read_text() == "data"
