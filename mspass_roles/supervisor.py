@@ -148,6 +148,8 @@ class Supervisor:
         previous = self._install_handlers()
         try:
             self._check_limits()
+            if not self.plan.attached:  # at once, so a slow start is not silence
+                self.say(f"starting {', '.join(self.plan.names())} (pid {os.getpid()}, node {self.settings.node_name})")
             code = self._start_all()
             if code is None:
                 threading.Thread(target=self._monitor, name="monitor", daemon=True).start()
@@ -294,7 +296,7 @@ class Supervisor:
         next_check = now + interval if interval else float("inf")
         while not self.stopping.wait(1.0):
             for child in list(self.children):
-                if id(child) in due and time.monotonic() >= due[id(child)]:
+                if id(child) in due and time.monotonic() >= due[id(child)] and not self.stopping.is_set():
                     try:
                         self._note(child.service.periodic())
                     except Exception as err:  # e.g. the work dir's disk is full: say so, try again later
