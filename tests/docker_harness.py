@@ -19,6 +19,10 @@ from tests.helpers import require
 IMAGE = os.environ.get("MSPASS_IMAGE", "mspass:latest")
 LABEL = "io.mspass.test"
 TIMEOUT = 180
+SECOND = 1_000_000_000  # docker health-check times are in nanoseconds
+#: the image's own health command, checked every second so tests see state changes quickly
+FAST_HEALTH = {"test": ["CMD", "mspass-role", "health"], "interval": SECOND, "timeout": 5 * SECOND,
+               "retries": 2, "start_period": 90 * SECOND}
 
 
 def docker_client():
@@ -102,17 +106,20 @@ class Containers:
                 pytest.fail(f"{container.name} never {status}:\n{self.logs_of(container)}", pytrace=False)
             time.sleep(0.2)
 
-    def wait_log(self, container, pattern: str, timeout: float = TIMEOUT) -> re.Match:
+    def wait_log(self, container, pattern: str, timeout: float = TIMEOUT, count: int = 1) -> re.Match:
+        """Wait until `pattern` occurs `count` times in the container's logs (which keep the
+        output of every earlier run of a restarted container); returns the last match."""
         deadline = time.monotonic() + timeout
         while True:
-            match = re.search(pattern, self.logs_of(container), re.MULTILINE)
-            if match:
-                return match
+            matches = list(re.finditer(pattern, self.logs_of(container), re.MULTILINE))
+            if len(matches) >= count:
+                return matches[-1]
             container.reload()
             if container.status in ("exited", "dead"):
                 pytest.fail(f"{container.name} exited before {pattern!r}:\n{self.logs_of(container)}", pytrace=False)
             if time.monotonic() > deadline:
-                pytest.fail(f"{container.name}: no {pattern!r} after {timeout} s:\n{self.logs_of(container)}",
+                pytest.fail(f"{container.name}: {count} x {pattern!r} not found after {timeout} s:\n"
+                            f"{self.logs_of(container)}",
                             pytrace=False)
             time.sleep(0.2)
 

@@ -13,16 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.docker_harness import FAST_HEALTH
 from tests.helpers import require
 
 pytestmark = pytest.mark.image
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "tests" / "notebooks"
-SECOND = 1_000_000_000  # docker health-check times are in nanoseconds
-#: the image's own health command, checked every second so tests see state changes quickly
-FAST_HEALTH = {"test": ["CMD", "mspass-role", "health"], "interval": SECOND, "timeout": 5 * SECOND,
-               "retries": 2, "start_period": 90 * SECOND}
 
 
 def test_tini_is_pid_1(containers):

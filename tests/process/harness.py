@@ -51,13 +51,14 @@ class RoleProcess:
     def output(self) -> str:
         return self.out.read_text(errors="replace")
 
-    def wait_for(self, pattern: str, timeout: float = READY_TIMEOUT) -> re.Match:
-        """Wait until the output matches `pattern`; fail early if the process exits."""
+    def wait_for(self, pattern: str, timeout: float = READY_TIMEOUT, count: int = 1) -> re.Match:
+        """Wait until `pattern` occurs `count` times in the output; fail early if the process
+        exits. Returns the last match."""
         deadline = time.monotonic() + timeout
         while True:
-            match = re.search(pattern, self.output(), re.MULTILINE)
-            if match:
-                return match
+            matches = list(re.finditer(pattern, self.output(), re.MULTILINE))
+            if len(matches) >= count:
+                return matches[-1]
             if self.proc.poll() is not None:
                 pytest.fail(f"{self.name} exited with {self.proc.returncode} before printing {pattern!r}:\n"
                             f"{self.output()}", pytrace=False)
