@@ -26,7 +26,9 @@ LABEL = "io.mspass.desktop"
 CONFIG_NAME = "mspass-desktop.toml"
 SCHEDULERS = ("dask", "spark")
 HOME = "/home"  # the work dir inside the image
-STOP_TIMEOUT = 60  # seconds docker waits before killing: the database needs a clean stop
+#: seconds docker waits before killing: every service's grace in turn (Jupyter, worker and
+#: scheduler 10 s each, the database MSPASS_STOP_TIMEOUT=60 s), then a tmp database's copy
+STOP_TIMEOUT = 120
 
 
 class DesktopError(Exception):
@@ -201,6 +203,7 @@ def container_kwargs(opts: Options) -> dict:
         "hostname": opts.name,
         "labels": {LABEL: "1", f"{LABEL}.workdir": str(opts.workdir)},
         "stop_signal": "SIGTERM",
+        "stop_timeout": STOP_TIMEOUT,  # also for a plain `docker stop` of this container
     }
     if opts.cpus:
         kwargs["nano_cpus"] = int(float(opts.cpus) * 1e9)
