@@ -107,8 +107,8 @@ class _Child:
         self.proc = proc
         self.log = log
         self.ready = False
-        #: when the monitor first found it not answering, and why
-        self.failing: tuple[float, str] | None = None
+        #: since when the monitor finds it not answering
+        self.failing_since: float | None = None
 
 
 class Supervisor:
@@ -312,11 +312,11 @@ class Supervisor:
         if child.service.probe is None or child.proc.poll() is not None:
             return  # a dead child is the watch loop's business
         reason = ask(child.service.probe)
-        if reason is None and child.failing:
-            self.say(f"{child.service.name} answers again (after {self._elapsed(child.failing[0])})")
-            child.failing = None
-        elif reason is not None and not child.failing:
-            child.failing = (time.monotonic(), reason)
+        if reason is None and child.failing_since is not None:
+            self.say(f"{child.service.name} answers again (after {self._elapsed(child.failing_since)})")
+            child.failing_since = None
+        elif reason is not None and child.failing_since is None:
+            child.failing_since = time.monotonic()
             self.say(f"WARNING: {child.service.name} (pid {child.proc.pid}) does not answer: {reason}")
 
     def _stopped_code(self) -> int:
