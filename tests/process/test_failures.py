@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -75,6 +76,26 @@ def test_worker_gives_up_clearly_when_no_scheduler_comes(roles):
     out = worker.output()
     assert "ERROR: worker cannot start" in out and "MSPASS_WAIT_TIMEOUT" in out
     assert not (roles.work / "logs" / "worker-w1.log").exists()
+
+
+def test_health_fails_while_the_database_has_no_file_descriptor_left(roles):
+    """A server out of file descriptors lives on and its port accepts connections (the
+    kernel queues them), but it answers nothing: health must say so, and recover."""
+    roles.start("db", "db", MSPASS_NODE_NAME="n1").wait_ready()
+    env = {**roles.env, "MSPASS_ROLE": "db", "MSPASS_NODE_NAME": "n1"}
+    health = [sys.executable, "-m", "mspass_roles", "health"]
+    pid = service_pid(roles, "db", "n1", "db")
+    limits = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    used = len(os.listdir(f"/proc/{pid}/fd"))
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (used, limits[1]))
+    try:
+        result = subprocess.run(health, env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, limits)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "db db: FAILING: " in result.stdout  # no answer, or "unable to open database file"
+    again = subprocess.run(health, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stdout
 
 
 def test_a_database_that_cannot_start_shows_its_log(roles):
