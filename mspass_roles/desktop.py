@@ -203,7 +203,6 @@ def container_kwargs(opts: Options) -> dict:
         "hostname": opts.name,
         "labels": {LABEL: "1", f"{LABEL}.workdir": str(opts.workdir)},
         "stop_signal": "SIGTERM",
-        "stop_timeout": STOP_TIMEOUT,  # also for a plain `docker stop` of this container
     }
     if opts.cpus:
         kwargs["nano_cpus"] = int(float(opts.cpus) * 1e9)
