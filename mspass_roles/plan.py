@@ -18,6 +18,9 @@ class Service:
     probe: Probe | None = None
     #: services on other nodes this one needs first; waited for up to MSPASS_WAIT_TIMEOUT
     needs: list[Probe] = field(default_factory=list)
+    #: services of this plan that must be ready before this one starts (the others start
+    #: at once, side by side)
+    after: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     #: output file; None inherits our stdout (batch runs print where the user looks)
@@ -30,6 +33,9 @@ class Service:
     summary: str = ""
     #: printed once when ready (e.g. the Jupyter URL)
     ready_message: str = ""
+    #: what a user opens, by name (e.g. {"jupyter": "http://127.0.0.1:8888/lab?token=..."}):
+    #: written to the state file, which launchers read (it is private: mode 0600)
+    urls: dict[str, str] = field(default_factory=dict)
     # hooks; a returned string is logged as the role's output
     before_start: Callable[[], str | None] | None = None
     on_ready: Callable[[], str | None] | None = None

@@ -143,6 +143,11 @@ class DaskWorkersProbe(Probe):
     def check(self) -> str | None:
         from distributed import Client
 
+        # a scheduler not yet listening answers at once; Client would retry for `timeout`
+        host, _, port = self.scheduler.removeprefix("tcp://").rpartition(":")
+        refused = TcpProbe(host.strip("[]"), int(port), self.timeout).check()
+        if refused:
+            return f"scheduler {self.scheduler}: {refused}"
         try:
             with Client(self.scheduler, timeout=self.timeout, set_as_default=False) as client:
                 names = [str(w.get("name")) for w in client.scheduler_info(n_workers=-1)["workers"].values()]

@@ -1,5 +1,8 @@
-"""One supervisor runs every plan: start in order, wait for readiness, watch, stop.
+"""One supervisor runs every plan: start, wait for readiness, watch, stop.
 
+- services start side by side, each as soon as the services of this plan it names in
+  `after` are ready (and what it `needs` elsewhere answers); each waits for its own
+  readiness, so `all` is about as quick as its slowest service;
 - children start from argv lists (no shell) in their own session, so a terminal's Ctrl-C
   reaches only us and we stop them in order; each dies with us (PR_SET_PDEATHSIG) if we
   are killed outright;
@@ -9,7 +12,8 @@
   service its readiness question again every MSPASS_CHECK_INTERVAL, saying when one stops
   answering (a frozen or hung service does not exit, so only asking finds it) and when it
   answers again; it does not kill it (a database busy with a large write may answer late);
-- SIGTERM/SIGINT/SIGHUP stop children in reverse order, each with a bounded grace period.
+- SIGTERM/SIGINT/SIGHUP stop children in the plan's reverse order (the database last),
+  each with a bounded grace period.
 """
 
 from __future__ import annotations
@@ -17,14 +21,16 @@ from __future__ import annotations
 import ctypes
 import os
 import pwd
+import queue
 import resource
 import signal
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable, TypeVar
 
 from . import state
 from .logs import ServiceLog
@@ -32,6 +38,7 @@ from .plan import Plan, Service
 from .probes import ask, wait_until
 from .settings import Settings
 
+T = TypeVar("T")
 #: variables that must not reach children (they are written to private config files)
 SECRET_VARS = ("MSPASS_JUPYTER_TOKEN", "MSPASS_JUPYTER_PWD")
 NOFILE_WANTED = 64000
@@ -118,6 +125,11 @@ class Supervisor:
         self.out = out or sys.stdout
         self.children: list[_Child] = []
         self.signal_received: int | None = None
+        #: set by the first service that fails to start: the others stop waiting
+        self.failed = threading.Event()
+        self.lock = threading.Lock()  # children, the state file and output, shared by start threads
+        #: work for the main thread from the start threads (None: one of them finished)
+        self.requests: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.state_file = None if plan.attached else state.state_path(settings, plan.role)
@@ -125,7 +137,11 @@ class Supervisor:
 
     # ----------------------------------------------------------------- output
     def say(self, msg: str) -> None:
-        print(f"mspass {self.plan.role}: {msg}", file=self.out, flush=True)
+        self.print(f"mspass {self.plan.role}: {msg}")
+
+    def print(self, text: str) -> None:
+        with self.lock:
+            print(text, file=self.out, flush=True)
 
     def _elapsed(self, since: float) -> str:
         return f"{time.monotonic() - since:.1f} s"
@@ -172,25 +188,79 @@ class Supervisor:
     def _abort_reason(self) -> str | None:
         if self.signal_received is not None:
             return f"stop requested ({signal.Signals(self.signal_received).name})"
-        for child in self.children:
+        if self.failed.is_set():
+            return "another service failed"
+        for child in list(self.children):
             if child.proc.poll() is not None:
                 return f"{child.service.name} exited with code {exit_code(child.proc.returncode)}"
         return None
 
     def _start_all(self) -> int | None:
-        """Start every service in order. None when all are ready, else the exit code."""
-        for service in self.plan.services:
-            if self.signal_received is not None:
-                return self._stopped_code()
-            code = self._wait_for_needs(service)
-            if code is not None:
-                return code
-            code = self._start(service)
-            if code is not None:
-                return code
+        """Start every service, each in its own thread as soon as what it waits for is
+        ready. None when all are ready, else the exit code of the first failure."""
+        ready = {service.name: threading.Event() for service in self.plan.services}
+        codes: list[int] = []  # in the order failures happened
+
+        def start(service: Service) -> None:
+            code = self._wait_for_after(service, ready)
+            if code is None:
+                code = self._wait_for_needs(service)
+            if code is None:
+                code = self._start(service)
+            if code is None:
+                ready[service.name].set()
+            else:
+                with self.lock:
+                    codes.append(code)
+                self.failed.set()
+            self.requests.put(None)  # wakes the main thread
+
+        threads = [threading.Thread(target=start, args=(service,), name=f"start-{service.name}", daemon=True)
+                   for service in self.plan.services]
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            try:
+                request = self.requests.get(timeout=0.5)  # the main thread stays free for signal handlers
+            except queue.Empty:
+                continue
+            if request is not None:
+                request()
+        for thread in threads:
+            thread.join()
+        if self.signal_received is not None:
+            return self._stopped_code()
+        real = [code for code in codes if code != _ABORTED]
+        if real:
+            return real[0]
+        dead = [c for c in self.children if c.proc.poll() is not None]
+        if dead:  # died after it was ready, while another one was starting
+            return self._report_death(dead[0])
         if not self.plan.services[-1].main:
             self.say(f"ready: {', '.join(self.plan.names())} ({self._elapsed(self.t0)})")
         self._write_state(ready=True)
+        return None
+
+    def _in_main_thread(self, call: Callable[[], T]) -> T:
+        """Run `call` in the main thread and return its result. Children are forked there:
+        the kernel sends PR_SET_PDEATHSIG when the *thread* that forked a child ends, so a
+        child forked by a start thread would be killed as soon as it was ready."""
+        done: Future = Future()
+
+        def request() -> None:
+            try:
+                done.set_result(call())
+            except BaseException as err:  # noqa: BLE001 - raised again in the caller's thread
+                done.set_exception(err)
+
+        self.requests.put(request)
+        return done.result()
+
+    def _wait_for_after(self, service: Service, ready: dict[str, threading.Event]) -> int | None:
+        for name in service.after:
+            while not ready[name].wait(0.1):
+                if self._abort_reason() is not None:
+                    return _ABORTED
         return None
 
     def _wait_for_needs(self, service: Service) -> int | None:
@@ -204,8 +274,10 @@ class Supervisor:
             if reason is None:
                 self.say(f"{service.name}: found {need.describe()} after {self._elapsed(since)}")
                 continue
-            if self.signal_received is not None:
-                return self._stopped_code()
+            if self.signal_received is not None or self.failed.is_set():
+                return _ABORTED
+            if any(c.proc.poll() is not None for c in list(self.children)):
+                return _ABORTED  # the dead one's own thread says so
             self.say(f"ERROR: {service.name} cannot start: no {need.describe()} after "
                      f"{self._elapsed(since)} ({reason}); check that service and MSPASS_WAIT_TIMEOUT")
             return 1
@@ -213,6 +285,8 @@ class Supervisor:
 
     def _start(self, service: Service) -> int | None:
         since = time.monotonic()
+        if self._abort_reason() is not None:
+            return _ABORTED
         if service.before_start:
             self._note(service.before_start())
         log = None
@@ -223,7 +297,7 @@ class Supervisor:
         env = child_environment(self.settings)
         env.update(service.env)
         try:
-            proc = subprocess.Popen(
+            proc = self._in_main_thread(lambda: subprocess.Popen(
                 service.argv,
                 cwd=service.cwd,
                 env=env,
@@ -232,16 +306,17 @@ class Supervisor:
                 stderr=subprocess.STDOUT if log else None,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
-            )
+            ))
         except OSError as err:
             if log:
                 log.close()
             self.say(f"ERROR: cannot start {service.name} ({service.argv[0]}): {err}")
             return 1
+        child = _Child(service, proc, log)
+        with self.lock:
+            self.children.append(child)
         if log:
             log.started()
-        child = _Child(service, proc, log)
-        self.children.append(child)
         self._write_state(ready=False)
         if service.probe is None:
             child.ready = True
@@ -251,20 +326,22 @@ class Supervisor:
         reason = wait_until(service.probe, since + self.settings.ready_timeout, max_interval=0.5,
                             abort=self._abort_reason)
         if reason is not None:
-            if self.signal_received is not None:
-                return self._stopped_code()
-            dead = [c for c in self.children if c.proc.poll() is not None]
-            if dead:
-                return self._report_death(dead[0])
+            if proc.poll() is not None:
+                return self._report_death(child)
+            if self.signal_received is not None or self.failed.is_set():
+                return _ABORTED
+            if any(c.proc.poll() is not None for c in list(self.children)):
+                return _ABORTED  # another service died: its own thread reports it
             self.say(f"ERROR: {service.name} not ready after {self._elapsed(since)}: {reason}")
             self._show_tail(child)
             return 1
         child.ready = True
+        self._write_state(ready=False)
         if service.on_ready:
             self._note(service.on_ready())
         self.say(f"{service.name} ready: {service.summary} ({self._elapsed(since)})")
         if service.ready_message:
-            print(service.ready_message, file=self.out, flush=True)
+            self.print(service.ready_message)
         return None
 
     def _watch(self) -> int:
@@ -336,14 +413,13 @@ class Supervisor:
         child.log.wait(2.0)  # its last words first
         lines = log_tail(child.log.path)
         if lines:
-            self.say(f"last {len(lines)} lines of {child.log.path}:")
-            for line in lines:
-                print(f"  | {line}", file=self.out)
-            self.out.flush()
+            self.print("\n".join([f"mspass {self.plan.role}: last {len(lines)} lines of {child.log.path}:"]
+                                 + [f"  | {line}" for line in lines]))
 
     # ----------------------------------------------------------------- stopping
     def _stop_all(self) -> None:
-        for child in reversed(self.children):
+        order = {name: i for i, name in enumerate(self.plan.names())}
+        for child in sorted(self.children, key=lambda c: order[c.service.name], reverse=True):
             self._stop(child)
             if child.log:
                 child.log.close()
@@ -375,7 +451,11 @@ class Supervisor:
     def _write_state(self, ready: bool) -> None:
         if not self.state_file:
             return
-        state.write(self.state_file, {
+        with self.lock:
+            state.write(self.state_file, self._state(ready))
+
+    def _state(self, ready: bool) -> dict:
+        return {
             "role": self.plan.role,
             "node": self.settings.node_name,
             "pid": os.getpid(),
@@ -388,10 +468,15 @@ class Supervisor:
                     "ready": c.ready,
                     "summary": c.service.summary,
                     "probe": c.service.probe.to_dict() if c.service.probe else None,
+                    "urls": c.service.urls,
                 }
                 for c in self.children
             ],
-        })
+        }
+
+
+#: the exit code of a service that stopped waiting because another one failed (not reported)
+_ABORTED = -1
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -10,11 +10,14 @@ from ..probes import DaskWorkersProbe, HttpProbe, TcpProbe
 from ..settings import Settings
 
 
-def services(s: Settings) -> list[Service]:
-    return [spark_worker(s)] if s.scheduler == "spark" else [dask_worker(s)]
+def services(s: Settings, *, wait: bool = True) -> list[Service]:
+    """`wait`: a dask worker starts once its scheduler's port answers (and says so while it
+    waits); without, at once: it connects when its scheduler comes up. A Spark worker always
+    waits: it retries its registration only every 5 to 15 s."""
+    return [spark_worker(s)] if s.scheduler == "spark" else [dask_worker(s, wait=wait)]
 
 
-def dask_worker(s: Settings) -> Service:
+def dask_worker(s: Settings, *, wait: bool = True) -> Service:
     addr = s.scheduler_address
     assert addr is not None, "settings require a scheduler address for workers"
     user = s.worker_args
@@ -44,7 +47,7 @@ def dask_worker(s: Settings) -> Service:
     return Service(
         name="worker",
         argv=argv,
-        needs=[TcpProbe(addr.host, addr.port)],
+        needs=[TcpProbe(addr.host, addr.port)] if wait else [],
         probe=DaskWorkersProbe(f"tcp://{addr.hostport}", name, count),
         log=s.log_dir / f"worker-{s.node_name}.log",
         cwd=s.worker_dir,

@@ -580,14 +580,21 @@ def test_role_all_batch_replaces_jupyter(tmp_path):
     plan = build_plan(make(tmp_path), Batch(nb))
     assert plan.names() == ["db", "scheduler", "worker", "batch"]
     assert plan.services[-1].main is True
+    assert plan.services[-1].after == ("db", "scheduler", "worker")  # the notebook finds all ready
+    assert [s.after for s in plan.services[:-1]] == [(), (), ()]
+
+
+def test_role_all_spark_worker_waits_for_its_master(tmp_path):
+    db, master, wrk, jup = build_plan(make(tmp_path, MSPASS_SCHEDULER="spark")).services
+    assert [type(p) for p in wrk.needs] == [TcpProbe]  # its registration retries are slow
 
 
 def test_role_all_services_use_this_host(tmp_path):
     s = make(tmp_path, MSPASS_JUPYTER_TOKEN="sekrit123")
     db, sched, wrk, jup = build_plan(s).services
     assert wrk.argv[4] == "tcp://127.0.0.1:8786"
-    assert wrk.needs == [TcpProbe("127.0.0.1", 8786)]
-    assert jup.needs == []  # started after db and scheduler in the same plan
+    assert wrk.needs == []  # starts beside its scheduler: a dask worker connects when it comes up
+    assert jup.needs == [] and jup.after == ()  # Jupyter needs nothing to start
     assert jup.env["MSPASS_DB_ADDRESS"] == "127.0.0.1"
     assert jup.env["DASK_SCHEDULER_ADDRESS"] == "tcp://127.0.0.1:8786"
 

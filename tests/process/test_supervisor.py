@@ -1,0 +1,81 @@
+"""The supervisor's start order, with small Python children instead of real services.
+
+Each child listens on a port (its readiness) and may first wait for another child's port:
+a plan whose services started one after another could never get ready.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+from mspass_roles.plan import Plan, Service
+from mspass_roles.probes import TcpProbe
+from mspass_roles.supervisor import Supervisor
+from tests.process.harness import free_ports
+from tests.unit.settings_factory import make
+
+# waits until every port of WAIT answers, records that, then listens on PORT until stopped
+CHILD = """
+import socket, sys, time
+port, record, *wait = sys.argv[1:]
+for other in wait:
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", int(other)), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.02)
+open(record, "w").write("started after " + " ".join(wait))
+server = socket.create_server(("127.0.0.1", int(port)))
+while True:
+    server.accept()[0].close()
+"""
+
+
+def child(name: str, port: int, tmp: Path, *wait: int, **kw) -> Service:
+    return Service(name=name, argv=[sys.executable, "-c", CHILD, str(port), str(tmp / f"{name}.started"),
+                                    *map(str, wait)],
+                   probe=TcpProbe("127.0.0.1", port), log=tmp / f"{name}.log", summary=name, **kw)
+
+
+def run(plan: Plan, tmp: Path, **env) -> tuple[int, str]:
+    settings = make(tmp, MSPASS_READY_TIMEOUT=30, **env)
+    out = io.StringIO()
+    code = Supervisor(plan, settings, out=out).run()
+    return code, out.getvalue()
+
+
+def test_independent_services_start_side_by_side_and_after_waits_for_readiness(tmp_path):
+    a, b, c = free_ports(3)
+    first_at_third_start: list = []
+    done = Service(name="batch", argv=[sys.executable, "-c", "print('batch ran')"], main=True,
+                   after=("first", "second", "third"))
+    plan = Plan(role="test", services=[
+        child("first", a, tmp_path, b),  # ready only once "second", listed after it, listens
+        child("second", b, tmp_path),
+        child("third", c, tmp_path, after=("first",),
+              before_start=lambda: first_at_third_start.append(TcpProbe("127.0.0.1", a).check())),
+        done,
+    ])
+    code, out = run(plan, tmp_path)
+    assert code == 0, out
+    assert (tmp_path / "first.started").read_text() == f"started after {b}"
+    assert first_at_third_start == [None]  # "first" answered when "third" started
+    lines = out.splitlines()
+    stops = [line.split(": ")[1].split()[0] for line in lines if " stopped (" in line]
+    assert stops == ["third", "second", "first"]  # the plan's reverse order, whatever the start order
+
+
+def test_the_first_failure_ends_the_start_and_is_the_only_error_reported(tmp_path):
+    a, b = free_ports(2)
+    failing = Service(name="broken", argv=[sys.executable, "-c", "import sys; sys.exit(3)"],
+                      probe=TcpProbe("127.0.0.1", b), log=tmp_path / "broken.log")
+    plan = Plan(role="test", services=[child("waiter", a, tmp_path, b), failing])
+    code, out = run(plan, tmp_path)
+    assert code == 3, out
+    errors = [line for line in out.splitlines() if "ERROR" in line]
+    assert errors == ["mspass test: ERROR: broken exited unexpectedly with code 3"], out
+    assert not (tmp_path / "waiter.started").exists()
+    assert "waiter stopped" in out  # started, never ready, stopped all the same
