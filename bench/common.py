@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO))
 # the project's FerretDB, also when a benchmark runs outside `make`
 os.environ["PATH"] = f"{REPO / '.build' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 
-from tests.process.harness import free_ports  # noqa: E402
+from tests.process.harness import free_ports, ready_state  # noqa: E402
 
 TIMEOUT = 180
 
@@ -42,12 +42,14 @@ def start_role(args: list[str], env: dict[str, str], out: Path) -> subprocess.Po
                             stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_line(proc: subprocess.Popen, out: Path, pattern: str, timeout: float = TIMEOUT) -> None:
+def wait_ready(proc: subprocess.Popen, env: dict[str, str], timeout: float = TIMEOUT) -> dict:
+    """Wait until the role's state file says it is ready (see tests.process.harness)."""
     deadline = time.monotonic() + timeout
-    while not re.search(pattern, out.read_text(errors="replace"), re.MULTILINE):
+    while not (found := ready_state(Path(env["MSPASS_RUN_DIR"]), proc.pid)):
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"no {pattern!r} from {proc.args}:\n{out.read_text(errors='replace')}")
+            raise SystemExit(f"{proc.args} not ready (exit code {proc.poll()})")
         time.sleep(0.02)
+    return found
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, environment, start_role, stop, wait_line  # noqa: E402
+from common import REPO, environment, start_role, stop, wait_ready  # noqa: E402
 
 STAGES = ("client", "save", "read", "normalize", "dask read")
 
@@ -135,7 +135,7 @@ def measure(engine_env: dict[str, str], tmp: Path, opts) -> dict[str, tuple[str,
     db = start_role(["db"], env, out)
     cells = {}
     try:
-        wait_line(db, out, r"^mspass db: ready: ")
+        wait_ready(db, env)
         for stage in STAGES:
             argv = [sys.executable, __file__, "--stage", stage, "--port", env["MONGODB_PORT"],
                     "--n", str(opts.n), "--npts", str(opts.npts)]

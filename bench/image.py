@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, TIMEOUT, environment, median, start_role, stop, wait_line  # noqa: E402
+from common import REPO, TIMEOUT, environment, median, start_role, stop, wait_ready  # noqa: E402
 
 BENCH_IMAGE = "mspass-bench"
 
@@ -109,7 +109,7 @@ def processes_healthy(roles: list[tuple[list[str], dict[str, str]]], tmp: Path) 
             out = tmp / f"role{i}.out"
             procs.append((start_role(args, env, out), out, env))
         for proc, out, env in procs:
-            wait_line(proc, out, r"^mspass \w+: ready: ")
+            wait_ready(proc, env)
             while subprocess.run([sys.executable, "-m", "mspass_roles", "health"], env=env,
                                  capture_output=True).returncode:
                 if time.monotonic() - t0 > TIMEOUT:

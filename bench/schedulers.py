@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, environment, median, start_role, stop, wait_line  # noqa: E402
+from common import REPO, environment, median, start_role, stop, wait_ready  # noqa: E402
 
 from tests.process.harness import free_ports  # noqa: E402
 
@@ -43,9 +43,10 @@ def one_round(kind: str, tmp: Path) -> dict[str, float]:
         t0 = time.monotonic()
         for n, (args, extra_env) in enumerate(roles):
             out = tmp / f"role{n}.out"
-            procs.append((start_role(args, {**env, **extra_env}, out), out))
-        for proc, out in procs:
-            wait_line(proc, out, r"^mspass \w+: ready: ")
+            role_env = {**env, **extra_env}
+            procs.append((start_role(args, role_env, out), role_env))
+        for proc, role_env in procs:
+            wait_ready(proc, role_env)
         ready = time.monotonic() - t0
 
         out = tmp / "job.out"

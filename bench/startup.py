@@ -1,7 +1,7 @@
 """Start-up cost of the orchestration, measured side by side in one run.
 
 For each round, in fresh temp dirs and fresh loopback ports:
-- `mspass-role all` from launch to its "ready:" line;
+- `mspass-role all` from launch to its state file saying ready;
 - each of its services started alone as a plain process (the same argv and the same
   readiness probe, no supervisor): db, scheduler, worker (its scheduler already up, not
   timed) and jupyter.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import TIMEOUT, environment, start_role, stop, wait_line  # noqa: E402
+from common import TIMEOUT, environment, start_role, stop, wait_ready  # noqa: E402
 
 from mspass_roles.probes import wait_until  # noqa: E402
 from mspass_roles.roles import build_plan, directories  # noqa: E402
@@ -34,7 +34,7 @@ def time_all(env: dict[str, str], tmp: Path) -> float:
     t0 = time.monotonic()
     proc = start_role(["all"], env, tmp / "all.out")
     try:
-        wait_line(proc, tmp / "all.out", r"^mspass all: ready: ")
+        wait_ready(proc, env)
         return time.monotonic() - t0
     finally:
         stop(proc)

@@ -8,6 +8,7 @@ services started (`docker run mspass bash`).
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import sys
 
@@ -22,7 +23,7 @@ COMMANDS = ("health", "config")
 
 USAGE = f"""\
 usage: {PROG} [ROLE] [--batch FILE [ARGS...]]
-       {PROG} health | config | --help | --version
+       {PROG} health [--json] | config | --help | --version
        {PROG} PROGRAM [ARGS...]
 
 Start the MsPASS services of one role, watch them, and stop them cleanly on
@@ -47,7 +48,8 @@ options:
               services already run, it runs against them.
 
 commands:
-  health      exit 0 when this role's services are ready (container health check)
+  health      exit 0 when this role's services are ready (container health check);
+              --json prints their state: readiness, addresses, URLs (Jupyter token)
   config      print the resolved settings, secrets redacted
   PROGRAM     any other first argument runs as given, with no services (e.g. bash)
 
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(version_text())
         return 0
     if first == "health":
-        return health()
+        return health(args[1:])
     if first == "config":
         return config()
     role = None
@@ -156,12 +158,16 @@ def run(role: str | None, args: list[str]) -> int:
     return Supervisor(plan, settings).run()
 
 
-def health() -> int:
+def health(args: list[str]) -> int:
     """Exit 0 when every service of this node's role answers its readiness probe.
 
     The role may have come from the command line (`docker run mspass db`), which a
     HEALTHCHECK does not see: without MSPASS_ROLE, any live role on this node counts.
+    With --json, print the state files of those roles with each service's answer: the
+    interface for launchers (readiness, addresses, URLs with the Jupyter token).
     """
+    if args not in ([], ["--json"]):
+        return fail([f"unknown option {' '.join(args)!r}; valid: health [--json]"], "invalid arguments")
     settings = load_settings()
     if isinstance(settings, int):
         return settings
@@ -169,24 +175,28 @@ def health() -> int:
         running = [d for d in [state.read(state.state_path(settings))] if d]
     else:
         running = state.live_on_node(settings)
-    if not running:
-        role = settings.role if os.environ.get("MSPASS_ROLE") else "mspass"
-        print(f"unhealthy: no running {role} role on {settings.node_name}")
-        return 1
-    healthy = True
+    lines = []
     for data in running:
         if not data.get("ready"):
             starting = [s["name"] for s in data["services"] if not s["ready"]] or ["(next service)"]
-            print(f"{data['role']}: starting: waiting for {', '.join(starting)}")
-            healthy = False
+            lines.append(f"{data['role']}: starting: waiting for {', '.join(starting)}")
             continue
         for svc in data["services"]:
             reason = probes.ask(Probe.from_dict(svc["probe"])) if svc.get("probe") else None
-            healthy &= reason is None
-            print(f"{data['role']} {svc['name']}: {'ok' if reason is None else 'FAILING: ' + reason}")
+            svc["health"] = "ok" if reason is None else reason
+            lines.append(f"{data['role']} {svc['name']}: {'ok' if reason is None else 'FAILING: ' + reason}")
+    healthy = bool(running) and all(d.get("ready") and all(s.get("health", "ok") == "ok" for s in d["services"])
+                                    for d in running)
+    if not running:
+        role = settings.role if os.environ.get("MSPASS_ROLE") else "mspass"
+        lines.append(f"unhealthy: no running {role} role on {settings.node_name}")
+    if args:
+        print(json.dumps({"healthy": healthy, "roles": running}, indent=1))
+    else:
+        print("\n".join(lines))
     if probes.stuck():  # do not wait for a thread that waits for a frozen service
         sys.stdout.flush()
-        os._exit(1)
+        os._exit(0 if healthy else 1)
     return 0 if healthy else 1
 
 

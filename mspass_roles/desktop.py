@@ -11,10 +11,12 @@ user's config dir (~/.config/mspass/mspass-desktop.toml), else defaults.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sys
 import time
+import urllib.parse
 import webbrowser
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -109,8 +111,12 @@ def check_workdir(workdir: Path) -> None:
 
 # ---------------------------------------------------------------------- docker
 def docker_client():
-    import docker
-    from docker.errors import DockerException
+    try:
+        import docker
+        from docker.errors import DockerException
+    except ImportError as err:  # e.g. inside the image, which does not need it
+        raise DesktopError(f"{PROG} runs on the host and needs the Docker SDK for Python: "
+                           "pip install 'mspass-roles[launchers]'", code=2) from err
 
     try:
         client = docker.from_env()
@@ -228,8 +234,19 @@ def stop_and_remove(container) -> None:
         container.remove(force=True)
 
 
-def wait_healthy(container, timeout: float = 300) -> None:
-    """Wait for the role's ready line, then its health check passes; show progress."""
+def role_state(container) -> dict:
+    """The roles' state files, as `mspass-role health --json` prints them in the container
+    (readiness, each service's answer and URLs): {"healthy": bool, "roles": [...]}."""
+    result = container.exec_run(["mspass-role", "health", "--json"], stdout=True, stderr=False)
+    try:
+        return json.loads(result.output.decode(errors="replace"))
+    except ValueError:
+        return {"healthy": False, "roles": []}
+
+
+def wait_healthy(container, timeout: float = 300) -> dict:
+    """Wait until every service answers its readiness question; show progress; return
+    the state."""
     spinner = "|/-\\"
     deadline = time.monotonic() + timeout
     i = 0
@@ -238,10 +255,10 @@ def wait_healthy(container, timeout: float = 300) -> None:
         if container.status != "running":
             logs = container.logs(tail=60).decode(errors="replace")
             raise DesktopError(f"the container stopped ({container.status}); its last lines:\n{logs}")
-        logs = container.logs().decode(errors="replace")
-        if "mspass all: ready: " in logs and container.exec_run(["mspass-role", "health"]).exit_code == 0:
+        found = role_state(container)
+        if found["healthy"]:
             print("\r", end="", file=sys.stderr)
-            return
+            return found
         if time.monotonic() > deadline:
             raise DesktopError(f"not healthy after {timeout:.0f} s; see `{PROG} logs`")
         if sys.stderr.isatty():
@@ -250,25 +267,21 @@ def wait_healthy(container, timeout: float = 300) -> None:
         time.sleep(0.5)
 
 
-def urls(container) -> dict[str, str]:
+def urls(container, found: dict | None = None) -> dict[str, str]:
+    """The services' URLs from their state, as the host reaches them: each on the port it is
+    published on (those not published are left out)."""
     container.reload()
+    if container.status != "running":
+        return {}
     ports = container.attrs["NetworkSettings"]["Ports"] or {}
-
-    def host_port(p: str) -> str | None:
-        bound = ports.get(p) or []
-        return bound[0]["HostPort"] if bound else None
-
-    token = ""
-    for line in container.logs().decode(errors="replace").splitlines():
-        if "/lab?token=" in line:
-            token = line.split("/lab?token=", 1)[1].strip()
     out = {}
-    if host_port("8888/tcp"):
-        out["jupyter"] = f"http://127.0.0.1:{host_port('8888/tcp')}/lab" + (f"?token={token}" if token else "")
-    if host_port("8787/tcp"):
-        out["dashboard"] = f"http://127.0.0.1:{host_port('8787/tcp')}/status"
-    if host_port("8080/tcp"):
-        out["spark"] = f"http://127.0.0.1:{host_port('8080/tcp')}/"
+    for data in (found or role_state(container))["roles"]:
+        for service in data["services"]:
+            for what, url in service.get("urls", {}).items():
+                parts = urllib.parse.urlsplit(url)
+                bound = ports.get(f"{parts.port}/tcp") or []
+                if bound:
+                    out[what] = parts._replace(netloc=f"127.0.0.1:{bound[0]['HostPort']}").geturl()
     return out
 
 
@@ -295,11 +308,11 @@ def cmd_up(opts: Options) -> int:
     container = client.containers.run(opts.image, detach=True, name=opts.name, ports=published_ports(opts),
                                       **container_kwargs(opts))
     try:
-        wait_healthy(container)
+        found = wait_healthy(container)
     except BaseException:  # also Ctrl-C: nothing half-started stays behind
         stop_and_remove(container)
         raise
-    links = urls(container)
+    links = urls(container, found)
     print(f"MsPASS is running (container {opts.name}, {image_contents(image)}, work dir {opts.workdir}).")
     for what, url in links.items():
         print(f"  {what:<10} {url}")

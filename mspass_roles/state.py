@@ -1,7 +1,9 @@
 """The supervisor's runtime state, kept in a small JSON file under MSPASS_RUN_DIR.
 
-`mspass-role health` reads it to find which services to probe; `mspass-role --batch` in an
-all-in-one container reads it to run against the services already running there.
+It is the interface between processes: `mspass-role health` reads it to find which
+services to probe (and `health --json` prints it, with each service's URLs, for launchers
+such as `mspass-desktop`); `mspass-role --batch` in an all-in-one container reads it to
+run against the services already running there.
 
 A state file is live while its supervisor holds the lock on `FILE.lock` (flock). The kernel
 drops that lock when the process ends, however it ends (docker kill, OOM, reboot), so a file
@@ -81,9 +83,13 @@ def held(path: Path) -> bool | None:
 
 
 def write(path: Path, data: dict) -> None:
+    """Replace the file at once (readers never see half of it); private: it holds the
+    Jupyter URL with its token."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1)
     os.replace(tmp, path)
 
 

@@ -187,7 +187,7 @@ def jupyter_service(s: Settings, *, wait: bool = True) -> Service:
     env["JUPYTER_RUNTIME_DIR"] = str(private / "runtime")  # its files hold the token
     query = f"?token={token}" if token else ""
     hosts = [s.local_host] if s.local_host != "127.0.0.1" else ["127.0.0.1", socket.gethostname()]
-    urls = "\n".join(f"    http://{Address(h, s.jupyter_port).hostport}/lab{query}" for h in hosts)
+    links = [f"http://{Address(h, s.jupyter_port).hostport}/lab{query}" for h in hosts]
     login = "log in with MSPASS_JUPYTER_PWD" if not token else "the token is in the URL"
     return Service(
         name="jupyter",
@@ -198,7 +198,8 @@ def jupyter_service(s: Settings, *, wait: bool = True) -> Service:
         cwd=s.work_dir,
         log=s.log_dir / f"jupyter-{s.node_name}.log",
         summary=f"JupyterLab on {s.bind_hostport(s.jupyter_port)}, notebooks in {s.work_dir} ({mspass_label()})",
-        ready_message=f"\n  Jupyter is ready ({login}):\n{urls}\n",
+        ready_message=f"\n  Jupyter is ready ({login}):\n" + "".join(f"    {u}\n" for u in links),
+        urls={"jupyter": links[0]},
         before_start=write_config,
         after_stop=remove_config,
     )

@@ -33,6 +33,7 @@ def dask_scheduler(s: Settings) -> Service:
         cwd=s.work_dir,
         summary=f"dask on {s.bind_hostport(s.dask_scheduler_port)}, dashboard "
                 f"http://{dashboard_local}/status",
+        urls={"dashboard": f"http://{dashboard_local}/status"},
     )
 
 
@@ -50,4 +51,5 @@ def spark_master(s: Settings) -> Service:
         log=s.log_dir / f"scheduler-{s.node_name}.log",
         cwd=s.work_dir,
         summary=f"Spark master spark://{host}:{s.spark_master_port}, web UI {ui}",
+        urls={"spark": f"{ui}/"},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -30,6 +31,19 @@ def free_ports(n: int) -> list[int]:
     finally:
         for s in socks:
             s.close()
+
+
+def ready_state(run_dir: Path, pid: int) -> dict | None:
+    """The state file the supervisor with this pid wrote, once it says every service is
+    ready (the supervisor's interface for launchers and tests; no log text)."""
+    for path in run_dir.glob("*.json"):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("pid") == pid and data.get("ready"):
+            return data
+    return None
 
 
 class RoleProcess:
@@ -66,8 +80,19 @@ class RoleProcess:
                 pytest.fail(f"{self.name}: no {pattern!r} within {timeout} s:\n{self.output()}", pytrace=False)
             time.sleep(0.1)
 
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        self.wait_for(r"^mspass \w+: ready: ", timeout)
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> dict:
+        """Wait until this role's state file says every service is ready; return the state."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = ready_state(Path(self.env["MSPASS_RUN_DIR"]), self.proc.pid)
+            if found:
+                return found
+            if self.proc.poll() is not None:
+                pytest.fail(f"{self.name} exited with {self.proc.returncode} before it was ready:\n"
+                            f"{self.output()}", pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.name}: not ready within {timeout} s:\n{self.output()}", pytrace=False)
+            time.sleep(0.05)
 
     def wait_exit(self, timeout: float = READY_TIMEOUT) -> int:
         try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,15 @@ def test_interactive_frontend_requires_its_token_and_keeps_it_off_argv(roles):
     url = f"http://127.0.0.1:{roles.env['JUPYTER_PORT']}"
 
     assert f"/lab?token={token}" in frontend.output()  # the URL is printed once ready
+    # and is in the state file, which only its owner can read; `health --json` prints it
+    state_file = next((roles.tmp / "run").glob("frontend-*.json"))
+    assert state_file.stat().st_mode & 0o777 == 0o600
+    health = subprocess.run([sys.executable, "-m", "mspass_roles", "health", "--json"], capture_output=True,
+                            text=True, env={**roles.env, **frontend_env(roles), "MSPASS_ROLE": "frontend"})
+    found = json.loads(health.stdout)
+    assert health.returncode == 0 and found["healthy"] is True, health.stdout + health.stderr
+    [jupyter] = found["roles"][0]["services"]
+    assert jupyter["urls"] == {"jupyter": f"{url}/lab?token={token}"} and jupyter["health"] == "ok"
     assert http_status(f"{url}/api/status", token) == 200
     assert http_status(f"{url}/api/status") == 403
     assert http_status(f"{url}/api/status", "wrong") == 403
