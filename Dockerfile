@@ -107,7 +107,7 @@ RUN --mount=type=secret,id=ca \
     python3 -m venv "${VIRTUAL_ENV}"; \
     mkdir /src/mspass_roles; touch /src/mspass_roles/__init__.py /src/README.md; \
     pip install --disable-pip-version-check -c /src/constraints.txt pip setuptools wheel; \
-    pip install --disable-pip-version-check -c /src/constraints.txt "/src[spark,launchers]"; \
+    pip install --disable-pip-version-check -c /src/constraints.txt "/src[spark]"; \
     pip uninstall -y mspass-roles; \
     rm -rf /src
 
