@@ -16,7 +16,7 @@ from . import __version__, probes, state
 from .probes import Probe
 from .roles import BATCH_ROLES, BatchError, attach_plan, build_plan, check_batch_role, directories, resolve_batch
 from .settings import ROLES, VARIABLES, Settings, SettingsError, mspasspy_version
-from .supervisor import Supervisor
+from .supervisor import Options, Supervisor
 
 PROG = "mspass-role"
 COMMANDS = ("health", "config")
@@ -155,7 +155,7 @@ def run(role: str | None, args: list[str]) -> int:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             return fail([f"cannot create {path}: {err.strerror}"], "cannot prepare directories")
-    return Supervisor(plan, settings).run()
+    return Supervisor(plan, Options.for_role(settings, plan)).run()
 
 
 def health(args: list[str]) -> int:

@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, TypeVar
 
@@ -78,6 +79,34 @@ def child_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class Options:
+    """What the supervisor needs to know beyond the plan: a role's from its Settings
+    (for_role), the HPC launcher's from the job."""
+
+    node: str
+    #: the children's environment (secrets removed), before each service's own
+    env: dict[str, str]
+    #: seconds for a started service to answer its probe, and for what it `needs`
+    ready_timeout: float
+    wait_timeout: float
+    #: longest pause between two questions to a service this one needs
+    sleep_time: float = 1.0
+    #: seconds between the monitor's questions once all are ready (0: never)
+    check_interval: float = 0.0
+    #: where the state is written; None: nowhere (a batch run attached to running services)
+    state_file: Path | None = None
+    #: warn when the open-file limit is too low for a database
+    runs_db: bool = False
+
+    @classmethod
+    def for_role(cls, settings: Settings, plan: Plan) -> "Options":
+        return cls(node=settings.node_name, env=child_environment(settings), ready_timeout=settings.ready_timeout,
+                   wait_timeout=settings.wait_timeout, sleep_time=settings.sleep_time,
+                   check_interval=settings.check_interval, runs_db=settings.runs_db,
+                   state_file=None if plan.attached else state.state_path(settings, plan.role))
+
+
 def exit_code(returncode: int) -> int:
     """Shell convention: killed by signal N -> 128+N."""
     return 128 - returncode if returncode < 0 else returncode
@@ -119,9 +148,9 @@ class _Child:
 
 
 class Supervisor:
-    def __init__(self, plan: Plan, settings: Settings, out: IO[str] | None = None):
+    def __init__(self, plan: Plan, options: Options, out: IO[str] | None = None):
         self.plan = plan
-        self.settings = settings
+        self.options = options
         self.out = out or sys.stdout
         self.children: list[_Child] = []
         self.signal_received: int | None = None
@@ -132,7 +161,7 @@ class Supervisor:
         self.requests: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.state_file = None if plan.attached else state.state_path(settings, plan.role)
+        self.state_file = options.state_file
         self.t0 = time.monotonic()
 
     # ----------------------------------------------------------------- output
@@ -165,7 +194,7 @@ class Supervisor:
         try:
             self._check_limits()
             if not self.plan.attached:  # at once, so a slow start is not silence
-                self.say(f"starting {', '.join(self.plan.names())} (pid {os.getpid()}, node {self.settings.node_name})")
+                self.say(f"starting {', '.join(self.plan.names())} (pid {os.getpid()}, node {self.options.node})")
             code = self._start_all()
             if code is None:
                 threading.Thread(target=self._monitor, name="monitor", daemon=True).start()
@@ -181,7 +210,7 @@ class Supervisor:
 
     def _check_limits(self) -> None:
         soft, hard = raise_nofile_limit()
-        if self.settings.runs_db and soft < NOFILE_WANTED:
+        if self.options.runs_db and soft < NOFILE_WANTED:
             self.say(f"WARNING: open-file limit is {soft} (hard limit {hard}); the database may fail with "
                      f"'too many open files' under load. Raise it, e.g. docker run --ulimit nofile=65536:65536")
 
@@ -264,13 +293,13 @@ class Supervisor:
         return None
 
     def _wait_for_needs(self, service: Service) -> int | None:
-        deadline = time.monotonic() + self.settings.wait_timeout
+        deadline = time.monotonic() + self.options.wait_timeout
         for need in service.needs:
             if ask(need) is None:
                 continue
             since = time.monotonic()
-            self.say(f"{service.name}: waiting up to {self.settings.wait_timeout:g} s for {need.describe()}")
-            reason = wait_until(need, deadline, max_interval=self.settings.sleep_time, abort=self._abort_reason)
+            self.say(f"{service.name}: waiting up to {self.options.wait_timeout:g} s for {need.describe()}")
+            reason = wait_until(need, deadline, max_interval=self.options.sleep_time, abort=self._abort_reason)
             if reason is None:
                 self.say(f"{service.name}: found {need.describe()} after {self._elapsed(since)}")
                 continue
@@ -294,8 +323,7 @@ class Supervisor:
             log = ServiceLog(service.log)
             log.note(f"\n=== mspass {self.plan.role}: starting {service.name} at {time.ctime()}: "
                      f"{' '.join(service.argv)}")
-        env = child_environment(self.settings)
-        env.update(service.env)
+        env = {**self.options.env, **service.env}
         try:
             proc = self._in_main_thread(lambda: subprocess.Popen(
                 service.argv,
@@ -323,7 +351,7 @@ class Supervisor:
             if service.main:
                 self.say(f"running {service.summary or service.name}")
             return None
-        reason = wait_until(service.probe, since + self.settings.ready_timeout, max_interval=0.5,
+        reason = wait_until(service.probe, since + self.options.ready_timeout, max_interval=0.5,
                             abort=self._abort_reason)
         if reason is not None:
             if proc.poll() is not None:
@@ -369,7 +397,7 @@ class Supervisor:
         """Periodic tasks and liveness checks while the role runs (a daemon thread)."""
         now = time.monotonic()
         due = {id(c): now + c.service.period for c in self.children if c.service.periodic}
-        interval = self.settings.check_interval
+        interval = self.options.check_interval
         next_check = now + interval if interval else float("inf")
         while not self.stopping.wait(1.0):
             for child in list(self.children):
@@ -457,7 +485,7 @@ class Supervisor:
     def _state(self, ready: bool) -> dict:
         return {
             "role": self.plan.role,
-            "node": self.settings.node_name,
+            "node": self.options.node,
             "pid": os.getpid(),
             "ready": ready,
             "batch": bool(self.plan.services and self.plan.services[-1].main),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mspass_roles.plan import Plan, Service
 from mspass_roles.probes import TcpProbe
-from mspass_roles.supervisor import Supervisor
+from mspass_roles.supervisor import Options, Supervisor
 from tests.process.harness import free_ports
 from tests.unit.settings_factory import make
 
@@ -43,7 +43,7 @@ def child(name: str, port: int, tmp: Path, *wait: int, **kw) -> Service:
 def run(plan: Plan, tmp: Path, **env) -> tuple[int, str]:
     settings = make(tmp, MSPASS_READY_TIMEOUT=30, **env)
     out = io.StringIO()
-    code = Supervisor(plan, settings, out=out).run()
+    code = Supervisor(plan, Options.for_role(settings, plan), out=out).run()
     return code, out.getvalue()
 
 
