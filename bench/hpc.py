@@ -2,8 +2,9 @@
 measured beside what the reference MsPASS run script spends in fixed sleeps.
 
 For each round: `sbatch job_script.sh roundtrip.ipynb` with the templates as a user
-edits them; measured from sbatch to the launcher's "every role is ready" (database,
-scheduler, both workers registered), to the notebook's end, and to the job's end.
+edits them; measured from sbatch to the launcher's job state `running` (every role's
+supervisor says it is ready: database, scheduler, both workers registered), to the
+notebook's end (`stopping`), and to the job's end.
 
 The reference (MsPASS's scripts/template/run_mspass.sh with start-mspass.sh) for the
 same layout sleeps a fixed 10 s before starting the notebook, without checking that the
@@ -15,8 +16,8 @@ workers registered, and 5 s + MSPASS_SLEEP_TIME (15 s) in its clean-up.
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -39,13 +40,19 @@ def one_job(cluster: SlurmCluster, round_no: int) -> dict[str, float]:
     job = cluster.sbatch("job_script.sh", "roundtrip.ipynb", "-p", "n_tasks", "20", "-p", "expect_workers", "2",
                          workdir=f"/shared/{run_dir.name}")
     out = run_dir / f"mspass_{job}.out"
+    info = run_dir / f"mspass-job-{job}.json"
     marks: dict[str, float] = {}
-    patterns = {"ready": r"every role is ready", "notebook": r"the notebook run ended"}
+    # the launcher's job state: running once every role is ready, stopping once the notebook ended
+    states = {"ready": "running", "notebook": "stopping"}
     while True:
         text = out.read_text(errors="replace") if out.exists() else ""
         now = time.monotonic() - t0
-        for name, pattern in patterns.items():
-            if name not in marks and re.search(pattern, text):
+        try:
+            state = json.loads(info.read_text())["state"]
+        except (OSError, ValueError, KeyError):
+            state = ""
+        for name, wanted in states.items():
+            if name not in marks and state == wanted:
                 marks[name] = now
         state = cluster.job_info(job).get("JobState")
         if state not in ("PENDING", "RUNNING", "COMPLETING", None):

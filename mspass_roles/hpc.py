@@ -17,16 +17,15 @@ import os
 import re
 import shlex
 import shutil
-import signal
-import subprocess
+import socket
 import sys
-import time
-import urllib.request
+import urllib.parse
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .probes import HttpProbe, Probe, TcpProbe, wait_until
-from .spark import MASTER_ALIVE
+from .plan import Plan, Service
+from .probes import RoleStateProbe
+from .supervisor import Options, Supervisor
 
 PROG = "mspass-hpc"
 SCHEDULERS = ("dask", "spark")
@@ -129,6 +128,8 @@ def plan(layout: Layout, nodes: list[str], env: dict[str, str], job_id: str,
     primary = nodes[layout.primary]  # nodes reach each other by the names Slurm uses
     common = {k: v for k, v in env.items() if FORWARDED.match(k) and k not in HOST_SIDE}
     common.update(job_ports(job_id, layout.ports, env))
+    # on the shared file system, where this launcher reads each role's state
+    common["MSPASS_RUN_DIR"] = str(job_work_dir(env) / f".mspass-job-{job_id}")
     common["MSPASS_SCHEDULER"] = layout.scheduler
     batch = ["--batch", notebook, *(notebook_args or [])] if notebook else []
     if layout.all_in_one:
@@ -152,6 +153,10 @@ def plan(layout: Layout, nodes: list[str], env: dict[str, str], job_id: str,
     ]
 
 
+def job_work_dir(env: dict[str, str]) -> Path:
+    return Path(env.get("MSPASS_WORK_DIR") or os.getcwd())
+
+
 def runtime_argv(launch: Launch, runtime: str, container: str) -> list[str]:
     """srun places one task per node of the launch; --overlap lets steps share nodes."""
     nodes = launch.nodes
@@ -165,183 +170,55 @@ def runtime_env(launch: Launch, runtime: str) -> dict[str, str]:
     return {prefix + k: v for k, v in launch.env.items()}
 
 
-def probes_for(launch: Launch, layout: Layout, host: str) -> list[Probe]:
-    """What says a role is up, asked from this node with the standard library only."""
-    e = launch.env
-    if launch.role == "db":
-        return [TcpProbe(host, int(e["MONGODB_PORT"]))]
-    if launch.role == "scheduler" and layout.scheduler == "dask":
-        return [HttpProbe(f"http://{host}:{e['DASK_DASHBOARD_PORT']}/health", expect="ok")]
-    if launch.role == "scheduler":
-        return [HttpProbe(f"http://{host}:{e['SPARK_MASTER_WEBUI_PORT']}/json/", expect=MASTER_ALIVE)]
-    if launch.role == "worker":
-        count = len(launch.nodes) * (layout.workers_per_node if layout.scheduler == "dask" else 1)
-        if layout.scheduler == "dask":
-            return [WorkerCountProbe(f"http://{host}:{e['DASK_DASHBOARD_PORT']}/json/identity.json",
-                                     "n_workers", count)]
-        return [WorkerCountProbe(f"http://{host}:{e['SPARK_MASTER_WEBUI_PORT']}/json/", "aliveworkers", count)]
-    if launch.role in ("frontend", "all") and not launch.foreground:
-        return [HttpProbe(f"http://{host}:{e['JUPYTER_PORT']}/api", expect="version")]
-    return []
+def supervised_plan(launches: list[Launch], runtime: str, container: str, log_dir: Path, job_id: str,
+                    hooks: "JobInfo") -> Plan:
+    """One service per launch (an srun step), run by the same supervisor as a role's
+    services. A step is ready when the supervisor of its role on every node says so in
+    its state file: each role's readiness is defined once, by the role."""
+    services = []
+    last = launches[-1]
+    for launch in launches:
+        others = tuple(other.role for other in launches if other is not launch)
+        probe = None
+        if not launch.foreground:
+            probe = RoleStateProbe(launch.env["MSPASS_RUN_DIR"], launch.role, len(launch.nodes), timeout=5.0)
+        service = Service(
+            name=launch.role,
+            argv=runtime_argv(launch, runtime, container),
+            env=runtime_env(launch, runtime),
+            probe=probe,
+            # the notebook's output is the job's output
+            log=None if launch.foreground else log_dir / f"hpc-{job_id}-{launch.role}.out",
+            main=launch.foreground,
+            # the frontend (the notebook) starts once every other role answers
+            after=others if launch.role == "frontend" else (),
+            stop_timeout=STOP_GRACE,
+            summary=f"{launch.role} on {','.join(launch.nodes)}",
+        )
+        if launch is last:
+            if probe is None:
+                service.before_start = hooks.running
+                service.after_stop = hooks.stopping
+            else:
+                service.on_ready = hooks.jupyter_ready
+        services.append(service)
+    return Plan(role="hpc", services=services)
 
 
-@dataclass
-class WorkerCountProbe(Probe):
-    """A scheduler's JSON page reports at least `count` workers."""
+class JobInfo:
+    """`mspass-job-ID.json` in the work dir: the job's nodes, layout, addresses and state
+    (starting, running, stopping, ended), for the user and for scripts."""
 
-    kind = "worker-count"
-    url: str
-    key: str
-    count: int
-    timeout: float = 5.0
-
-    def check(self) -> str | None:
-        try:
-            with urllib.request.urlopen(self.url, timeout=self.timeout) as resp:  # noqa: S310 - our URL
-                have = int(json.load(resp).get(self.key, 0))
-        except (OSError, ValueError) as err:
-            return f"{self.url}: {err}"
-        return None if have >= self.count else f"{have} of {self.count} workers registered"
-
-    def describe(self) -> str:
-        return f"{self.count} worker(s) registered"
-
-
-# ---------------------------------------------------------------------- running
-class Launcher:
-    def __init__(self, layout: Layout, launches: list[Launch], runtime: str, container: str, nodes: list[str],
-                 job_id: str, work_dir: Path, log_dir: Path, wait_timeout: float):
+    def __init__(self, layout: Layout, launches: list[Launch], nodes: list[str], job_id: str, work_dir: Path):
         self.layout = layout
         self.launches = launches
-        self.runtime = runtime
-        self.container = container
         self.nodes = nodes
         self.job_id = job_id
-        self.work_dir = work_dir
-        self.log_dir = log_dir
-        self.wait_timeout = wait_timeout
+        self.path = work_dir / f"mspass-job-{job_id}.json"
         self.host = nodes[layout.primary]
-        self.steps: list[tuple[Launch, subprocess.Popen, Path]] = []
-        self.signal_received: int | None = None
+        self.run_dir = Path(launches[0].env["MSPASS_RUN_DIR"])
 
-    def say(self, msg: str) -> None:
-        print(f"{PROG}: {msg}", flush=True)
-
-    def _on_signal(self, signum, _frame) -> None:
-        if self.signal_received is None:
-            self.signal_received = signum
-
-    def run(self) -> int:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, self._on_signal)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        t0 = time.monotonic()
-        try:
-            for launch in self.launches:
-                code = self._start(launch)
-                if code is not None:
-                    return code
-            self.say(f"every role is ready ({time.monotonic() - t0:.1f} s since launch)")
-            self._write_info("running")
-            return self._wait()
-        finally:
-            self._stop_all()
-            self._write_info("ended")
-
-    def _start(self, launch: Launch) -> int | None:
-        out = self.log_dir / f"hpc-{self.job_id}-{launch.role}.out"
-        env = {**os.environ, **runtime_env(launch, self.runtime)}
-        argv = runtime_argv(launch, self.runtime, self.container)
-        self.say(f"starting {launch.role} on {','.join(launch.nodes)}")
-        if launch.foreground:  # its output is the job's output
-            proc = subprocess.Popen(argv, env=env, start_new_session=True)
-        else:
-            proc = subprocess.Popen(argv, env=env, stdout=open(out, "ab"), stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        self.steps.append((launch, proc, out))
-        deadline = time.monotonic() + self.wait_timeout
-        for probe in probes_for(launch, self.layout, self.host):
-            reason = wait_until(probe, deadline, max_interval=1.0, abort=self._abort)
-            if reason is not None:
-                if self.signal_received is not None:
-                    return 128 + self.signal_received
-                self.say(f"ERROR: {launch.role} on {','.join(launch.nodes)} not ready: {reason}")
-                self._show(out)
-                return 1
-            self.say(f"{launch.role} ready: {probe.describe()}")
-        if launch.role in ("frontend", "all") and not launch.foreground:
-            self._print_tunnel(launch, out)
-        return None
-
-    def _abort(self) -> str | None:
-        if self.signal_received is not None:
-            return f"signal {signal.Signals(self.signal_received).name}"
-        for launch, proc, _ in self.steps:
-            if proc.poll() is not None and not launch.foreground:
-                return f"the {launch.role} step ended with code {proc.returncode}"
-        return None
-
-    def _wait(self) -> int:
-        """Until the batch run ends (its code), a role step dies (1), or a signal (128+N)."""
-        while True:
-            for launch, proc, out in self.steps:
-                code = proc.poll()
-                if code is None:
-                    continue
-                if launch.foreground:
-                    self.say(f"the notebook run ended with code {code}")
-                    return code
-                self.say(f"ERROR: the {launch.role} step ended with code {code}")
-                self._show(out)
-                return code or 1
-            if self.signal_received is not None:
-                self.say(f"received {signal.Signals(self.signal_received).name}: stopping every role")
-                return 128 + self.signal_received
-            time.sleep(0.5)
-
-    def _stop_all(self) -> None:
-        """Reverse order, so the database stops last; srun passes SIGTERM to its tasks."""
-        for launch, proc, _ in reversed(self.steps):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(STOP_GRACE)
-                except subprocess.TimeoutExpired:
-                    self.say(f"WARNING: {launch.role} did not stop within {STOP_GRACE:.0f} s; killing it")
-                    proc.kill()
-                    proc.wait()
-                self.say(f"{launch.role} stopped")
-
-    def _show(self, out: Path) -> None:
-        try:
-            lines = out.read_text(errors="replace").splitlines()[-30:]
-        except OSError:
-            return
-        for line in lines:
-            print(f"  | {line}", flush=True)
-
-    def _token(self, out: Path, deadline: float) -> str:
-        while time.monotonic() < deadline:
-            match = re.search(r"/lab\?token=([\w.~-]+)", out.read_text(errors="replace"))
-            if match:
-                return match.group(1)
-            time.sleep(0.2)
-        return ""
-
-    def _print_tunnel(self, launch: Launch, out: Path) -> None:
-        e = launch.env
-        token = self._token(out, time.monotonic() + 10)
-        login = os.environ.get("SLURM_SUBMIT_HOST", "LOGIN_NODE")
-        domain = os.environ.get("HOSTNAME_BASE", "").strip(".")
-        if domain and "." not in login:  # reachable from outside by its full name
-            login = f"{login}.{domain}"
-        ui = e["SPARK_MASTER_WEBUI_PORT"] if self.layout.scheduler == "spark" else e["DASK_DASHBOARD_PORT"]
-        self.say("Jupyter runs on the compute node. From your computer:\n"
-                 f"    ssh -N -L 8888:{self.host}:{e['JUPYTER_PORT']} -L 8787:{self.host}:{ui} {login}\n"
-                 f"  then open http://localhost:8888/lab{'?token=' + token if token else ''}"
-                 f" (dashboard: http://localhost:8787/)")
-
-    def _write_info(self, state: str) -> None:
+    def write(self, state: str) -> str | None:
         e = self.launches[0].env
         port = scheduler_port(self.layout, e)
         info = {
@@ -354,11 +231,55 @@ class Launcher:
             "scheduler": f"{'spark' if self.layout.scheduler == 'spark' else 'tcp'}://{self.host}:{port}",
             "jupyter": f"http://{self.host}:{e['JUPYTER_PORT']}/lab",
         }
-        path = self.work_dir / f"mspass-job-{self.job_id}.json"
         try:
-            path.write_text(json.dumps(info, indent=1))
+            self.path.write_text(json.dumps(info, indent=1))
         except OSError as err:
-            self.say(f"WARNING: cannot write {path}: {err}")
+            return f"WARNING: cannot write {self.path}: {err}"
+        return None
+
+    def running(self) -> str | None:
+        return self.write("running")
+
+    def stopping(self) -> str | None:
+        return self.write("stopping")
+
+    def jupyter_ready(self) -> str:
+        """The ssh tunnel to Jupyter, with the token from the frontend's state file."""
+        self.write("running")
+        e = self.launches[-1].env
+        url = ""
+        for path in self.run_dir.glob(f"{self.launches[-1].role}-*.json"):
+            try:
+                for service in json.loads(path.read_text()).get("services", []):
+                    url = service.get("urls", {}).get("jupyter", url)
+            except (OSError, ValueError):
+                continue
+        query = urllib.parse.urlsplit(url).query
+        login = os.environ.get("SLURM_SUBMIT_HOST", "LOGIN_NODE")
+        domain = os.environ.get("HOSTNAME_BASE", "").strip(".")
+        if domain and "." not in login:  # reachable from outside by its full name
+            login = f"{login}.{domain}"
+        ui = e["SPARK_MASTER_WEBUI_PORT"] if self.layout.scheduler == "spark" else e["DASK_DASHBOARD_PORT"]
+        return ("Jupyter runs on the compute node. From your computer:\n"
+                f"    ssh -N -L 8888:{self.host}:{e['JUPYTER_PORT']} -L 8787:{self.host}:{ui} {login}\n"
+                f"  then open http://localhost:8888/lab{'?' + query if query else ''}"
+                f" (dashboard: http://localhost:8787/)")
+
+
+def run(layout: Layout, launches: list[Launch], runtime: str, container: str, nodes: list[str], job_id: str,
+        work_dir: Path, log_dir: Path, wait_timeout: float) -> int:
+    info = JobInfo(layout, launches, nodes, job_id, work_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    info.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    plan = supervised_plan(launches, runtime, container, log_dir, job_id, info)
+    options = Options(node=socket.gethostname(), env=dict(os.environ), ready_timeout=wait_timeout,
+                      wait_timeout=wait_timeout)
+    info.write("starting")
+    try:
+        return Supervisor(plan, options).run()
+    finally:
+        info.write("ended")
+        shutil.rmtree(info.run_dir, ignore_errors=True)  # the roles' state and private config
 
 
 # ---------------------------------------------------------------------- entry point
@@ -426,10 +347,10 @@ def main(argv: list[str] | None = None) -> int:
             tail = "" if launch.foreground else " &"
             print(" ".join(env_words + [shlex.join(runtime_argv(launch, runtime, container))]) + tail)
         return 0
-    work_dir = Path(env.get("MSPASS_WORK_DIR") or os.getcwd())
+    work_dir = job_work_dir(env)
     log_dir = Path(env.get("MSPASS_LOG_DIR") or work_dir / "logs")
     wait = float(env.get("MSPASS_WAIT_TIMEOUT") or 300)
-    return Launcher(layout, launches, runtime, container, nodes, job_id, work_dir, log_dir, wait).run()
+    return run(layout, launches, runtime, container, nodes, job_id, work_dir, log_dir, wait)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ plain data (to_dict/from_dict) so the supervisor can record them in its state fi
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import threading
@@ -14,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable, ClassVar
 
 _KINDS: dict[str, type["Probe"]] = {}
@@ -160,6 +162,31 @@ class DaskWorkersProbe(Probe):
 
     def describe(self) -> str:
         return f"{self.count} worker(s) {self.name!r} registered with {self.scheduler}"
+
+
+@dataclass
+class RoleStateProbe(Probe):
+    """`count` supervisors of `role` (one per node) wrote in their state files under
+    `run_dir` that every service is ready: how a launcher on another node (mspass-hpc,
+    over the job's shared file system) learns what each role's own probes found."""
+
+    kind: ClassVar[str] = "role-state"
+    run_dir: str
+    role: str
+    count: int = 1
+    timeout: float = 2.0
+
+    def check(self) -> str | None:
+        ready = 0
+        for path in Path(self.run_dir).glob(f"{self.role}-*.json"):
+            try:
+                ready += bool(json.loads(path.read_text()).get("ready"))
+            except (OSError, ValueError, AttributeError):
+                continue  # not yet written, or being replaced
+        return None if ready >= self.count else f"{ready} of {self.count} {self.role} role(s) ready"
+
+    def describe(self) -> str:
+        return f"{self.count} {self.role} role(s) ready in {self.run_dir}"
 
 
 #: how much longer than its own timeout a probe may take before it counts as no answer

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 
 from tests.helpers import require
 from tests.hpc.conftest import NODES, SIF_DIR, SIF_NAME
 from tests.hpc.jobs import prepare_run_dir
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.hpc
 
@@ -45,10 +45,8 @@ def mspass_processes(cluster) -> dict[str, str]:
 
 
 def wait_until_nothing_runs(cluster, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while mspass_processes(cluster):
-        assert time.monotonic() < deadline, f"still running: {mspass_processes(cluster)}"
-        time.sleep(0.5)
+    wait_until(lambda: not mspass_processes(cluster), timeout, "no process of the job's user on any node",
+               interval=0.5, details=lambda: str(mspass_processes(cluster)))
 
 
 def test_a_mspass_workflow_job_runs_on_the_nodes_and_ends_with_the_notebook(cluster, run_dir):
@@ -64,7 +62,7 @@ def test_a_mspass_workflow_job_runs_on_the_nodes_and_ends_with_the_notebook(clus
     assert (run_dir / "logs" / "mspass_workflow.executed.ipynb").exists()
     info = json.loads((run_dir / f"mspass-job-{job}.json").read_text())
     assert info["state"] == "ended" and info["nodes"] == NODES
-    assert "every role is ready" in job_output(run_dir, job)
+    assert "mspass hpc: worker ready: worker on c2,c3" in job_output(run_dir, job)  # both workers' states
     wait_until_nothing_runs(cluster, 30)
 
 
@@ -78,11 +76,12 @@ def test_a_failing_notebook_fails_the_job(cluster, run_dir):
 def test_scancel_stops_every_container_on_every_node(cluster, run_dir):
     job = submit(cluster, run_dir, "roundtrip.ipynb", "-p", "n_tasks", "400", "-p", "task_seconds", "1")
     info = run_dir / f"mspass-job-{job}.json"
-    deadline = time.monotonic() + 180
-    while not (info.exists() and json.loads(info.read_text())["state"] == "running"):  # every role is up
-        assert time.monotonic() < deadline, job_output(run_dir, job)
+
+    def every_role_up() -> bool:
         assert cluster.job_info(job).get("JobState") in ("PENDING", "RUNNING"), job_output(run_dir, job)
-        time.sleep(0.5)
+        return info.exists() and json.loads(info.read_text())["state"] == "running"
+
+    wait_until(every_role_up, 180, "job state 'running'", interval=0.5, details=lambda: job_output(run_dir, job))
     assert len(mspass_processes(cluster)) == 3  # containers run on every node
 
     cluster.scancel(job)
@@ -92,11 +91,10 @@ def test_scancel_stops_every_container_on_every_node(cluster, run_dir):
 
 def test_an_interactive_job_prints_how_to_reach_jupyter(cluster, run_dir):
     job = submit(cluster, run_dir)  # no notebook: Jupyter until the job ends
-    deadline = time.monotonic() + 180
-    while not (match := re.search(r"ssh -N -L 8888:(\w+):(\d+) .*\n.*/lab\?token=([\w.~-]+)",
-                                  job_output(run_dir, job))):
-        assert time.monotonic() < deadline, job_output(run_dir, job)
-        time.sleep(0.5)
+    match = wait_until(lambda: re.search(r"ssh -N -L 8888:(\w+):(\d+) .*\n.*/lab\?token=([\w.~-]+)",
+                                         job_output(run_dir, job)),
+                       180, "the ssh tunnel in the job's output", interval=0.5,
+                       details=lambda: job_output(run_dir, job))
     node, port, token = match.groups()
     assert node == "c1"
     check = ("import sys, urllib.request, urllib.error\n"

@@ -1,10 +1,12 @@
 """The HPC launcher's pure logic: host lists, layouts, ports, and the commands it runs."""
 
+import json
 import shlex
 
 import pytest
 
 from mspass_roles import hpc
+from mspass_roles.probes import RoleStateProbe
 
 
 @pytest.mark.parametrize("text,hosts", [
@@ -114,11 +116,39 @@ def test_launcher_errors_exit_2(monkeypatch, capsys, env, message):
     assert message in capsys.readouterr().err
 
 
-def test_worker_count_probe_reads_the_scheduler_page(tmp_path):
-    page = tmp_path / "identity.json"
-    page.write_text('{"n_workers": 2}')
-    assert hpc.WorkerCountProbe(page.as_uri(), "n_workers", 2).check() is None
-    assert "2 of 3 workers" in hpc.WorkerCountProbe(page.as_uri(), "n_workers", 3).check()
+def test_the_supervised_plan_starts_steps_side_by_side_and_the_notebook_last(tmp_path):
+    env = {**ENV, "MSPASS_WORK_DIR": str(tmp_path)}
+    launches = hpc.plan(hpc.Layout(), ["c1", "c2", "c3"], env, "42", "nb.ipynb")
+    info = hpc.JobInfo(hpc.Layout(), launches, ["c1", "c2", "c3"], "42", tmp_path)
+    plan = hpc.supervised_plan(launches, "apptainer", "/sif/m.sif", tmp_path / "logs", "42", info)
+    db, scheduler, worker, frontend = plan.services
+    run_dir = str(tmp_path / ".mspass-job-42")
+    assert all(launch.env["MSPASS_RUN_DIR"] == run_dir for launch in launches)  # shared: the launcher reads it
+    assert [s.after for s in (db, scheduler, worker)] == [(), (), ()]
+    assert frontend.after == ("db", "scheduler", "worker") and frontend.main and frontend.probe is None
+    # each role's readiness is its own supervisors' word, one state file per node
+    assert worker.probe == RoleStateProbe(run_dir, "worker", 2, timeout=5.0)
+    assert db.probe == RoleStateProbe(run_dir, "db", 1, timeout=5.0)
+    assert worker.argv[0] == "srun" and worker.env["APPTAINERENV_MSPASS_ROLE"] == "worker"
+    assert worker.log == tmp_path / "logs" / "hpc-42-worker.out" and frontend.log is None  # the job's output
+    assert frontend.before_start == info.running and frontend.after_stop == info.stopping
+
+
+def test_an_interactive_job_prints_the_tunnel_with_the_token_from_the_frontends_state(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLURM_SUBMIT_HOST", "login1")
+    env = {**ENV, "MSPASS_WORK_DIR": str(tmp_path)}
+    launches = hpc.plan(hpc.Layout(), ["c1", "c2"], env, "42", None)
+    info = hpc.JobInfo(hpc.Layout(), launches, ["c1", "c2"], "42", tmp_path)
+    frontend = hpc.supervised_plan(launches, "apptainer", "/sif/m.sif", tmp_path, "42", info).services[-1]
+    assert frontend.probe == RoleStateProbe(str(info.run_dir), "frontend", 1, timeout=5.0)
+    info.run_dir.mkdir()
+    (info.run_dir / "frontend-c1.json").write_text(json.dumps({"ready": True, "services": [
+        {"name": "jupyter", "urls": {"jupyter": "http://127.0.0.1:8888/lab?token=abc123"}}]}))
+    message = frontend.on_ready()
+    port = launches[-1].env["JUPYTER_PORT"]
+    assert f"ssh -N -L 8888:c1:{port} " in message and " login1\n" in message
+    assert "http://localhost:8888/lab?token=abc123 " in message
+    assert json.loads((tmp_path / "mspass-job-42.json").read_text())["state"] == "running"
 
 
 def test_hostname_base_never_changes_the_service_addresses():

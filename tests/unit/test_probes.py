@@ -67,3 +67,16 @@ def test_wait_until_reports_a_frozen_service_at_its_deadline(monkeypatch):
 def test_a_probe_error_reaches_the_caller():
     with pytest.raises(RuntimeError, match="bug in a probe"):
         probes.ask(Broken())
+
+
+def test_role_state_probe_counts_the_roles_whose_state_says_ready(tmp_path):
+    probe = probes.RoleStateProbe(str(tmp_path), "worker", 2)
+    assert probe.check() == "0 of 2 worker role(s) ready"
+    (tmp_path / "worker-c2.json").write_text('{"ready": true}')
+    (tmp_path / "worker-c3.json").write_text('{"ready": false}')
+    (tmp_path / "db-c1.json").write_text('{"ready": true}')  # another role
+    (tmp_path / ".worker-c3.json.77").write_text('{"ready": true}')  # a state being written
+    assert probe.check() == "1 of 2 worker role(s) ready"
+    (tmp_path / "worker-c3.json").write_text('{"ready": true}')
+    assert probe.check() is None
+    assert probes.Probe.from_dict(probe.to_dict()) == probe  # recorded in the launcher's state
