@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,6 +14,7 @@ sys.path.insert(0, str(REPO))
 os.environ["PATH"] = f"{REPO / '.build' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 
 from tests.process.harness import free_ports, ready_state  # noqa: E402
+from tests.support.wait import wait_until  # noqa: E402
 
 TIMEOUT = 180
 
@@ -44,12 +43,12 @@ def start_role(args: list[str], env: dict[str, str], out: Path) -> subprocess.Po
 
 def wait_ready(proc: subprocess.Popen, env: dict[str, str], timeout: float = TIMEOUT) -> dict:
     """Wait until the role's state file says it is ready (see tests.process.harness)."""
-    deadline = time.monotonic() + timeout
-    while not (found := ready_state(Path(env["MSPASS_RUN_DIR"]), proc.pid)):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{proc.args} not ready (exit code {proc.poll()})")
-        time.sleep(0.02)
-    return found
+    def ready() -> dict | None:
+        if proc.poll() is not None:
+            raise SystemExit(f"{proc.args} exited with code {proc.returncode} before it was ready")
+        return ready_state(Path(env["MSPASS_RUN_DIR"]), proc.pid)
+
+    return wait_until(ready, timeout, f"{proc.args} ready", interval=0.02, error=SystemExit)
 
 
 def stop(proc: subprocess.Popen) -> None:

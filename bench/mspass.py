@@ -22,12 +22,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, TIMEOUT, median  # noqa: E402
+from common import REPO, TIMEOUT, median, wait_until  # noqa: E402
 
 IMAGE = os.environ.get("MSPASS_IMAGE", "mspass:latest")
 NOTEBOOK = REPO / "tests" / "notebooks" / "mspass_workflow.ipynb"
@@ -41,12 +40,13 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def wait_healthy(name: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while docker("exec", name, "mspass-role", "health", check=False).returncode:
-        state = docker("inspect", "-f", "{{.State.Status}}", name).stdout.strip()
-        if state != "running" or time.monotonic() > deadline:
-            raise SystemExit(f"{name} not healthy ({state}):\n{docker('logs', name, check=False).stdout[-3000:]}")
-        time.sleep(0.2)
+    def healthy() -> bool:
+        if docker("inspect", "-f", "{{.State.Status}}", name).stdout.strip() != "running":
+            raise SystemExit(f"{name} stopped:\n{docker('logs', name, check=False).stdout[-3000:]}")
+        return docker("exec", name, "mspass-role", "health", check=False).returncode == 0
+
+    wait_until(healthy, TIMEOUT, f"{name} healthy", error=SystemExit,
+               details=lambda: docker("logs", name, check=False).stdout[-3000:])
 
 
 def run_batch(name: str, work: Path, params: dict[str, object], env: dict[str, str], network: str | None) -> dict:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import uuid
 
 import pytest
 
 from tests.helpers import require
+from tests.support.wait import wait_until
 
 IMAGE = os.environ.get("MSPASS_IMAGE", "mspass:latest")
 LABEL = "io.mspass.test"
@@ -81,47 +81,38 @@ class Containers:
 
     # ---------------------------------------------------------------- waiting
     def wait_healthy(self, container, timeout: float = TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
+        def healthy() -> bool:
             container.reload()
             state = container.attrs["State"]
             health = state.get("Health", {}).get("Status")
-            if health == "healthy":
-                return
             if state["Status"] in ("exited", "dead") or health == "unhealthy":
                 pytest.fail(f"{container.name} is {state['Status']}/{health}:\n{self.logs_of(container)}",
                             pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail(f"{container.name} not healthy after {timeout} s (health: {health}):\n"
-                            f"{self.logs_of(container)}", pytrace=False)
-            time.sleep(0.2)
+            return health == "healthy"
+
+        wait_until(healthy, timeout, f"{container.name} healthy", details=lambda: self.logs_of(container))
 
     def wait_health(self, container, status: str, timeout: float = TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
+        def reached() -> bool:
             container.reload()
-            if container.attrs["State"].get("Health", {}).get("Status") == status:
-                return
-            if time.monotonic() > deadline:
-                pytest.fail(f"{container.name} never {status}:\n{self.logs_of(container)}", pytrace=False)
-            time.sleep(0.2)
+            return container.attrs["State"].get("Health", {}).get("Status") == status
+
+        wait_until(reached, timeout, f"{container.name} {status}", details=lambda: self.logs_of(container))
 
     def wait_log(self, container, pattern: str, timeout: float = TIMEOUT, count: int = 1) -> re.Match:
         """Wait until `pattern` occurs `count` times in the container's logs (which keep the
         output of every earlier run of a restarted container); returns the last match."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def found() -> re.Match | None:
             matches = list(re.finditer(pattern, self.logs_of(container), re.MULTILINE))
             if len(matches) >= count:
                 return matches[-1]
             container.reload()
             if container.status in ("exited", "dead"):
                 pytest.fail(f"{container.name} exited before {pattern!r}:\n{self.logs_of(container)}", pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail(f"{container.name}: {count} x {pattern!r} not found after {timeout} s:\n"
-                            f"{self.logs_of(container)}",
-                            pytrace=False)
-            time.sleep(0.2)
+            return None
+
+        return wait_until(found, timeout, f"{container.name}: {count} x {pattern!r}",
+                          details=lambda: self.logs_of(container))
 
     def wait_exit(self, container, timeout: float = TIMEOUT) -> int:
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pymongo
 import pytest
 
 from tests.helpers import http_status
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -77,10 +77,8 @@ def test_a_worker_killed_mid_run_does_not_break_the_run(containers, cluster):
     frontend = run_frontend_batch(containers, cluster, "roundtrip.ipynb", "n_tasks", "40", "task_seconds", "0.5")
     db = pymongo.MongoClient(containers.ip(cluster.db, cluster.network), 27017, serverSelectionTimeoutMS=5000)
     coll = db["mspass_test"]["roundtrip"]
-    deadline = time.monotonic() + 120
-    while coll.count_documents({}) < 4:  # the run is under way on both workers
-        assert time.monotonic() < deadline, containers.logs_of(frontend)
-        time.sleep(0.1)
+    wait_until(lambda: coll.count_documents({}) >= 4, 120, "4 documents: the run under way on both workers",
+               interval=0.1, details=lambda: containers.logs_of(frontend))
     cluster.workers[1].kill()
 
     assert containers.wait_exit(frontend) == 0, containers.logs_of(frontend)

@@ -26,9 +26,10 @@ import shlex
 import shutil
 import tarfile
 import tempfile
-import time
 import uuid
 from pathlib import Path
+
+from tests.support.wait import wait_until
 
 IMAGE = os.environ.get("SLURM_IMAGE", "mspass-slurm:sid")
 LABEL = "io.mspass.test"
@@ -219,14 +220,13 @@ class SlurmCluster:
 
     def wait_idle(self, timeout: float) -> None:
         """Until sinfo shows every node idle; on timeout raise with the daemons' logs."""
-        deadline = time.monotonic() + timeout
         states: dict[str, str] = {}
-        while time.monotonic() < deadline:
-            states = self.node_states()
-            if all(states.get(n) == "idle" for n in self.node_names):
-                return
-            time.sleep(0.2)
-        raise SlurmError(f"nodes not idle after {timeout} s: {states}\n{self.logs()}")
+
+        def idle() -> bool:
+            states.update(self.node_states())
+            return all(states.get(n) == "idle" for n in self.node_names)
+
+        wait_until(idle, timeout, "every node idle", details=lambda: f"{states}\n{self.logs()}", error=SlurmError)
 
     # ---------------------------------------------------------------- using
     def exec(self, node: str, cmd, user: str = "mspass", env: dict | None = None,
@@ -260,14 +260,16 @@ class SlurmCluster:
     def wait_job(self, job_id: int, timeout: float) -> tuple[str, str]:
         """Until the job ends: (JobState, ExitCode), e.g. ("FAILED", "3:0"). No accounting
         here, so no sacct: scontrol knows finished jobs for MinJobAge (300 s)."""
-        deadline = time.monotonic() + timeout
         info: dict[str, str] = {}
-        while time.monotonic() < deadline:
-            info = self.job_info(job_id)
-            if info.get("JobState") in FINAL_STATES:
-                return info["JobState"], info.get("ExitCode", "")
-            time.sleep(0.3)
-        raise SlurmError(f"job {job_id} not finished after {timeout} s: {info}\n{self.logs()}")
+
+        def ended() -> bool:
+            info.clear()
+            info.update(self.job_info(job_id))
+            return info.get("JobState") in FINAL_STATES
+
+        wait_until(ended, timeout, f"job {job_id} finished", interval=0.3,
+                   details=lambda: f"{info}\n{self.logs()}", error=SlurmError)
+        return info["JobState"], info.get("ExitCode", "")
 
     def squeue(self) -> list[int]:
         """Ids of all jobs the controller still lists as pending or running."""

@@ -3,13 +3,13 @@ the HPC tier submits MsPASS job scripts to. One cluster (ctl + c1..c3) serves th
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
 from tests.helpers import require
 from tests.hpc.conftest import NODES, SIF_DIR, SIF_NAME
 from tests.hpc.slurm_cluster import SlurmCluster
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.hpc
 
@@ -62,15 +62,11 @@ def test_scancel_kills_a_running_job(cluster):
     script = write_script(cluster, "sleep.sh", "#SBATCH --output=/shared/sleep-%j.out\nsleep 300\n")
     job = cluster.sbatch(script)
     # running, and its sleep process exists, so that scancel has something to kill
-    deadline = time.monotonic() + 30
-    while not sleeping_on(cluster, cluster.job_info(job).get("NodeList")):
-        assert time.monotonic() < deadline, f"job {job} not running a sleep: {cluster.job_info(job)}"
-        time.sleep(0.2)
+    wait_until(lambda: sleeping_on(cluster, cluster.job_info(job).get("NodeList")), 30,
+               f"job {job} running a sleep", details=lambda: str(cluster.job_info(job)))
     cluster.scancel(job)
-    deadline = time.monotonic() + 20  # KillWait=10 at most
-    while cluster.squeue():
-        assert time.monotonic() < deadline, f"still queued: {cluster.squeue()}"
-        time.sleep(0.2)
+    wait_until(lambda: not cluster.squeue(), 20, "an empty queue",  # KillWait=10 at most
+               details=lambda: str(cluster.squeue()))
     assert cluster.wait_job(job, timeout=10)[0] == "CANCELLED"
     assert not [name for name in NODES if sleeping_on(cluster, name)]
 

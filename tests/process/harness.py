@@ -9,10 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.support.wait import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "tests" / "notebooks"
@@ -65,34 +66,32 @@ class RoleProcess:
     def output(self) -> str:
         return self.out.read_text(errors="replace")
 
+    def _alive(self, before: str) -> None:
+        if self.proc.poll() is not None:
+            pytest.fail(f"{self.name} exited with {self.proc.returncode} before {before}:\n{self.output()}",
+                        pytrace=False)
+
     def wait_for(self, pattern: str, timeout: float = READY_TIMEOUT, count: int = 1) -> re.Match:
         """Wait until `pattern` occurs `count` times in the output; fail early if the process
         exits. Returns the last match."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def found() -> re.Match | None:
             matches = list(re.finditer(pattern, self.output(), re.MULTILINE))
             if len(matches) >= count:
                 return matches[-1]
-            if self.proc.poll() is not None:
-                pytest.fail(f"{self.name} exited with {self.proc.returncode} before printing {pattern!r}:\n"
-                            f"{self.output()}", pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail(f"{self.name}: no {pattern!r} within {timeout} s:\n{self.output()}", pytrace=False)
-            time.sleep(0.1)
+            self._alive(f"printing {pattern!r}")
+            return None
+
+        return wait_until(found, timeout, f"{self.name}: {pattern!r}", interval=0.1, details=self.output)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> dict:
         """Wait until this role's state file says every service is ready; return the state."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def ready() -> dict | None:
             found = ready_state(Path(self.env["MSPASS_RUN_DIR"]), self.proc.pid)
-            if found:
-                return found
-            if self.proc.poll() is not None:
-                pytest.fail(f"{self.name} exited with {self.proc.returncode} before it was ready:\n"
-                            f"{self.output()}", pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail(f"{self.name}: not ready within {timeout} s:\n{self.output()}", pytrace=False)
-            time.sleep(0.05)
+            if not found:
+                self._alive("it was ready")
+            return found
+
+        return wait_until(ready, timeout, f"{self.name} ready", interval=0.05, details=self.output)
 
     def wait_exit(self, timeout: float = READY_TIMEOUT) -> int:
         try:

@@ -1,0 +1,1 @@
+"""Support shared by every test tier and the benchmarks (which import it, never test modules)."""
