@@ -126,10 +126,10 @@ class MongoPingProbe(Probe):
         except PyMongoError as err:
             # FerretDB prefixes its messages with Go call frames ("[db.go:167 fsql.(*DB)...]")
             message = re.sub(r"\[[^\]]*\.go:\d+[^\]]*\]\s*", "", str(err).splitlines()[0])
-            return f"{_redact_uri(self.uri)}: {message[:160]}"
+            return f"{redact_uri(self.uri)}: {message[:160]}"
 
     def describe(self) -> str:
-        return f"{_redact_uri(self.uri)} answers ping" + (" and stores a document" if self.write else "")
+        return f"{redact_uri(self.uri)} answers ping" + (" and stores a document" if self.write else "")
 
 
 @dataclass
@@ -226,7 +226,8 @@ def stuck() -> bool:
     return any(t.is_alive() for t in _stuck)
 
 
-def _redact_uri(uri: str) -> str:
+def redact_uri(uri: str) -> str:
+    """The URI with its user and password masked: for messages, logs and `config`."""
     return re.sub(r"//[^@/]*@", "//***@", uri)
 
 

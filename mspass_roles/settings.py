@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from .probes import redact_uri
+
 ROLES = ("all", "db", "dbmanager", "shard", "scheduler", "worker", "frontend")
 SCHEDULERS = ("dask", "spark", "none")
 DB_ENGINES = ("auto", "mongodb", "ferretdb")
@@ -166,11 +168,11 @@ class Address:
 
     @property
     def shown(self) -> str:
-        """host:port; an address that is more than one server shows as its URI without the
-        user and password (for `config`)."""
+        """host:port; an address that is more than one server shows as its URI with the
+        user and password masked (for `config`)."""
         if self.single_host or not self.uri:
             return self.hostport
-        return re.sub(r"//[^@/]*@", "//", self.uri)
+        return redact_uri(self.uri)
 
 
 @dataclass(frozen=True)

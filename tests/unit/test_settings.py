@@ -342,8 +342,8 @@ def test_db_address_srv(tmp_path):
     assert s.db_address == Address("cluster.example.org", 0, raw, single_host=False)
     env = s.client_env()
     assert (env["MSPASS_DB_URI"], env["MSPASS_DB_ADDRESS"], env["MONGODB_PORT"]) == (raw, raw, "")
-    # `config` shows it without the password
-    assert s.resolved()["MSPASS_DB_ADDRESS"] == "mongodb+srv://Cluster.Example.org/mydb?retryWrites=true&srvMaxHosts=2"
+    # `config` shows it with user and password masked, as every message does
+    assert s.resolved()["MSPASS_DB_ADDRESS"] == "mongodb+srv://***@Cluster.Example.org/mydb?retryWrites=true&srvMaxHosts=2"
 
 
 @pytest.mark.parametrize("raw", [REPLICA_SET, SRV])
