@@ -109,7 +109,7 @@ def main() -> int:
     print(f"  {'slowest single service (' + slowest + ')':<40}{med[slowest]:7.2f}")
     print(f"  {'sum of the services':<40}{total:7.2f}")
     print(f"\n  ratio all / slowest service: {t_all / med[slowest]:.2f}x")
-    print(f"  ratio all / sum of services: {t_all / total:.2f}x  (services start one after another)")
+    print(f"  ratio all / sum of services: {t_all / total:.2f}x  (services start side by side)")
     return 0
 
 
