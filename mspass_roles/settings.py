@@ -13,9 +13,9 @@ import re
 import shlex
 import socket
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 from .probes import redact_uri
@@ -71,65 +71,136 @@ def announced_address(bind: str) -> str:
 
 @dataclass(frozen=True)
 class Var:
+    """One variable of the environment contract, declared once: `Settings`, its resolved
+    view (`config`), `--help`, the README table and the launchers' port defaults all come
+    from these declarations."""
+
     name: str
-    default: str
+    #: the Settings attribute that holds its parsed value
+    field: str
     meaning: str
+    #: the real default, as the variable's text ("" for none)
+    default: str = ""
+    #: how it parses: a generic kind (choice, port, seconds, seconds0, text, words) or
+    #: "rule": parsed by a rule of its own in _Parser, with the variables it depends on
+    kind: str = "text"
+    #: the default as people read it, where it is computed (e.g. "WORK_DIR/db")
+    shown: str = ""
+    #: the roles that read it
+    roles: tuple[str, ...] = ROLES
+    choices: tuple[str, ...] = ()
+    #: for a choice: what a valid value is, e.g. "a role" (in "X='y' is not a role")
+    what: str = ""
     secret: bool = False
+    #: the parsed value as `config` shows it; by kind when None
+    show: Callable[[Any], str] | None = None
+
+    @property
+    def help_default(self) -> str:
+        return self.shown or self.default or "(empty)"
+
+    def display(self, value: Any) -> str:
+        if self.show is not None:
+            return self.show(value)
+        if self.kind in ("seconds", "seconds0"):
+            return f"{value:g}"
+        if self.kind == "words":
+            return " ".join(value)
+        return "" if value is None else str(value)
 
 
-#: The environment contract. --help, `config` and the README table come from this list.
+SCHEDULER_ROLES = ("all", "scheduler", "worker", "frontend")
+WORKER_ROLES = ("all", "worker")
+FRONTEND_ROLES = ("all", "frontend")
+
+
+def _port(name: str, field: str, default: int, meaning: str, roles: tuple[str, ...]) -> Var:
+    return Var(name, field, meaning, str(default), "port", roles=roles)
+
+
+#: The environment contract.
 VARIABLES = (
-    Var("MSPASS_ROLE", "all", "one of: " + ", ".join(ROLES)),
-    Var("MSPASS_SCHEDULER", "dask", "one of: " + ", ".join(SCHEDULERS)),
-    Var("MSPASS_SCHEDULER_ADDRESS", "this host (all, scheduler); required by worker, frontend",
-        "scheduler host, host:port or URI (tcp://, spark://)"),
-    Var("MSPASS_DB_ADDRESS", "this host (all, db); required by frontend",
-        "database host, host:port or mongodb:// URI"),
-    Var("MSPASS_DB_ENGINE", "auto", "auto (mongod if installed, else ferretdb), mongodb, ferretdb"),
-    Var("MONGODB_PORT", "27017", "port the database server listens on"),
-    Var("DASK_SCHEDULER_PORT", "8786", "dask scheduler port"),
-    Var("DASK_DASHBOARD_PORT", "8787", "dask dashboard port"),
-    Var("SPARK_MASTER_PORT", "7077", "Spark master port"),
-    Var("JUPYTER_PORT", "8888", "Jupyter port"),
-    Var("SPARK_MASTER_WEBUI_PORT", "8080", "Spark master web UI port (its readiness probe)"),
-    Var("SPARK_WORKER_WEBUI_PORT", "8081", "Spark worker web UI port (its readiness probe)"),
-    Var("SPARK_WORKER_CORES", "the CPUs this container may use", "cores a Spark worker offers"),
-    Var("SPARK_WORKER_MEMORY", "this container's memory - 1 GiB", "memory a Spark worker offers, e.g. 4g"),
-    Var("MSPASS_SPARK_DRIVER_HOST", "this node's address toward the master",
-        "address Spark executors use to reach the frontend's driver"),
-    Var("MSPASS_SPARK_DRIVER_PORT", "7078", "Spark driver port (fixed, so containers can be wired)"),
-    Var("MSPASS_SPARK_BLOCKMANAGER_PORT", "7079", "Spark block manager port of the driver"),
-    Var("MSPASS_BIND_ADDRESS", "0.0.0.0", "address services listen on"),
-    Var("MSPASS_NODE_NAME", "host name", "name of this node in logs and worker names"),
-    Var("MSPASS_WORK_DIR", "/home in docker, else cwd", "run directory; notebooks live here"),
-    Var("MSPASS_DB_DIR", "WORK_DIR/db", "database files"),
-    Var("MSPASS_LOG_DIR", "WORK_DIR/logs", "service logs and executed notebooks"),
-    Var("MSPASS_WORKER_DIR", "WORK_DIR/work", "worker scratch space"),
-    Var("MSPASS_RUN_DIR", "TMPDIR/mspass-UID", "runtime state (health check, Jupyter config)"),
-    Var("MSPASS_DB_PATH", "scratch", "scratch: run the database in MSPASS_DB_DIR; "
-        "tmp: run it from node-local /tmp, copied to MSPASS_DB_DIR every MSPASS_DB_SYNC_INTERVAL and on shutdown"),
-    Var("MSPASS_DB_SYNC_INTERVAL", "300", "MSPASS_DB_PATH=tmp: seconds between copies of the live database to "
-        "MSPASS_DB_DIR (the most a crash can lose); 0: only on shutdown"),
-    Var("MSPASS_WORKER_ARG", "", "extra `dask worker` arguments, shell-quoted"),
-    Var("MSPASS_DASK_WORKER_MEMORY_LIMIT", "0", "worker --memory-limit (0: none); "
-        "a --memory-limit in MSPASS_WORKER_ARG wins"),
-    Var("MSPASS_JUPYTER_TOKEN", "random", "Jupyter token", secret=True),
-    Var("MSPASS_JUPYTER_PWD", "", "Jupyter password (stored hashed)", secret=True),
-    Var("MSPASS_SHARD_LIST", "", "dbmanager: space-separated rsN/host:port"),
-    Var("MSPASS_SHARD_ID", "", "shard: deterministic shard id"),
-    Var("MSPASS_SHARD_DATABASE", "", "database to shard"),
-    Var("MSPASS_SHARD_COLLECTIONS", "", "coll:key entries (hashed keys)"),
-    Var("MSPASS_CONFIG_SERVER_ADDR", "", "configserver/host:port, for shard restore"),
-    Var("MSPASS_DB_READY_FILE", "", "touched when the database is ready"),
-    Var("MSPASS_SLEEP_TIME", "2", "longest interval between retries while waiting, seconds (the reference slept a fixed 15 s)"),
-    Var("MSPASS_WAIT_TIMEOUT", "300", "how long a role waits for the services it needs, seconds"),
-    Var("MSPASS_READY_TIMEOUT", "180", "how long a started service may take to become ready, seconds"),
-    Var("MSPASS_CHECK_INTERVAL", "30", "seconds between the supervisor's checks that its running services still "
-        "answer (a warning when one stops answering); 0: no checks"),
-    Var("MSPASS_STOP_TIMEOUT", "60", "grace period for the database to shut down, seconds"),
-    Var("MSPASS_HOME", "the installed mspasspy package", "MsPASS's data (schema YAML in data/yaml); "
-        "exported to every service"),
+    Var("MSPASS_ROLE", "role", "one of: " + ", ".join(ROLES), "all", "rule", choices=ROLES, what="a role"),
+    Var("MSPASS_SCHEDULER", "scheduler", "one of: " + ", ".join(SCHEDULERS), "dask", "choice",
+        choices=SCHEDULERS, what="a scheduler", roles=SCHEDULER_ROLES),
+    Var("MSPASS_SCHEDULER_ADDRESS", "scheduler_address", "scheduler host, host:port or URI (tcp://, spark://)",
+        kind="rule", shown="this host (all, scheduler); required by worker, frontend", roles=SCHEDULER_ROLES,
+        show=lambda a: a.hostport if a else ""),
+    Var("MSPASS_DB_ADDRESS", "db_address", "database host, host:port or mongodb:// URI", kind="rule",
+        shown="this host (all, db); required by frontend", roles=("all", "db", "frontend"),
+        show=lambda a: a.shown if a else ""),
+    Var("MSPASS_DB_ENGINE", "db_engine", "auto (mongod if installed, else ferretdb), mongodb, ferretdb", "auto",
+        "rule", choices=DB_ENGINES, what="a database engine", roles=DB_ROLES),
+    _port("MONGODB_PORT", "mongodb_port", 27017, "port the database server listens on", ROLES),
+    _port("DASK_SCHEDULER_PORT", "dask_scheduler_port", 8786, "dask scheduler port", SCHEDULER_ROLES),
+    _port("DASK_DASHBOARD_PORT", "dask_dashboard_port", 8787, "dask dashboard port", ("all", "scheduler")),
+    _port("SPARK_MASTER_PORT", "spark_master_port", 7077, "Spark master port", SCHEDULER_ROLES),
+    _port("JUPYTER_PORT", "jupyter_port", 8888, "Jupyter port", FRONTEND_ROLES),
+    _port("SPARK_MASTER_WEBUI_PORT", "spark_master_webui_port", 8080,
+          "Spark master web UI port (its readiness probe)", ("all", "scheduler")),
+    _port("SPARK_WORKER_WEBUI_PORT", "spark_worker_webui_port", 8081,
+          "Spark worker web UI port (its readiness probe)", WORKER_ROLES),
+    Var("SPARK_WORKER_CORES", "spark_worker_cores", "cores a Spark worker offers", kind="rule",
+        shown="the CPUs this container may use", roles=WORKER_ROLES, show=lambda n: str(n or "")),
+    Var("SPARK_WORKER_MEMORY", "spark_worker_memory", "memory a Spark worker offers, e.g. 4g", kind="rule",
+        shown="this container's memory - 1 GiB", roles=WORKER_ROLES),
+    Var("MSPASS_SPARK_DRIVER_HOST", "spark_driver_host", "address Spark executors use to reach the frontend's "
+        "driver", kind="rule", shown="this node's address toward the master", roles=FRONTEND_ROLES),
+    _port("MSPASS_SPARK_DRIVER_PORT", "spark_driver_port", 7078,
+          "Spark driver port (fixed, so containers can be wired)", FRONTEND_ROLES),
+    _port("MSPASS_SPARK_BLOCKMANAGER_PORT", "spark_blockmanager_port", 7079,
+          "Spark block manager port of the driver", FRONTEND_ROLES),
+    Var("MSPASS_BIND_ADDRESS", "bind_address", "address services listen on", "0.0.0.0", "rule"),
+    Var("MSPASS_NODE_NAME", "node_name", "name of this node in logs and worker names", kind="rule",
+        shown="host name"),
+    Var("MSPASS_WORK_DIR", "work_dir", "run directory; notebooks live here", kind="rule",
+        shown="/home in docker, else cwd"),
+    Var("MSPASS_DB_DIR", "db_dir", "database files", kind="rule", shown="WORK_DIR/db", roles=DB_ROLES),
+    Var("MSPASS_LOG_DIR", "log_dir", "service logs and executed notebooks", kind="rule", shown="WORK_DIR/logs"),
+    Var("MSPASS_WORKER_DIR", "worker_dir", "worker scratch space", kind="rule", shown="WORK_DIR/work",
+        roles=WORKER_ROLES),
+    Var("MSPASS_RUN_DIR", "run_dir", "runtime state (health check, Jupyter config)", kind="rule",
+        shown="TMPDIR/mspass-UID"),
+    Var("MSPASS_DB_PATH", "db_path", "scratch: run the database in MSPASS_DB_DIR; tmp: run it from node-local "
+        "/tmp, copied to MSPASS_DB_DIR every MSPASS_DB_SYNC_INTERVAL and on shutdown", "scratch", "choice",
+        choices=DB_PATHS, what="a database location", roles=DB_ROLES),
+    Var("MSPASS_DB_SYNC_INTERVAL", "db_sync_interval", "MSPASS_DB_PATH=tmp: seconds between copies of the live "
+        "database to MSPASS_DB_DIR (the most a crash can lose); 0: only on shutdown", "300", "seconds0",
+        roles=DB_ROLES),
+    Var("MSPASS_WORKER_ARG", "worker_args", "extra `dask worker` arguments, shell-quoted", kind="rule",
+        roles=WORKER_ROLES, show=lambda args: shlex.join(args.argv)),
+    Var("MSPASS_DASK_WORKER_MEMORY_LIMIT", "memory_limit", "worker --memory-limit (0: none); "
+        "a --memory-limit in MSPASS_WORKER_ARG wins", "0", "rule", roles=WORKER_ROLES),
+    Var("MSPASS_JUPYTER_TOKEN", "jupyter_token", "Jupyter token", kind="rule", shown="random",
+        roles=FRONTEND_ROLES, secret=True, show=lambda v: "<redacted>" if v else "<random>"),
+    Var("MSPASS_JUPYTER_PWD", "jupyter_password", "Jupyter password (stored hashed)", kind="rule",
+        roles=FRONTEND_ROLES, secret=True, show=lambda v: "<redacted>" if v else ""),
+    Var("MSPASS_SHARD_LIST", "shard_list", "dbmanager: space-separated rsN/host:port", kind="words",
+        roles=("dbmanager",)),
+    Var("MSPASS_SHARD_ID", "shard_id", "shard: deterministic shard id", roles=("shard",)),
+    Var("MSPASS_SHARD_DATABASE", "shard_database", "database to shard", roles=("dbmanager",)),
+    Var("MSPASS_SHARD_COLLECTIONS", "shard_collections", "coll:key entries (hashed keys)", kind="words",
+        roles=("dbmanager",)),
+    Var("MSPASS_CONFIG_SERVER_ADDR", "config_server_addr", "configserver/host:port, for shard restore",
+        roles=SHARDED_ROLES),
+    Var("MSPASS_DB_READY_FILE", "db_ready_file", "touched when the database is ready", kind="rule",
+        roles=DB_ROLES),
+    Var("MSPASS_SLEEP_TIME", "sleep_time", "longest interval between retries while waiting, seconds (the "
+        "reference slept a fixed 15 s)", "2", "seconds"),
+    Var("MSPASS_WAIT_TIMEOUT", "wait_timeout", "how long a role waits for the services it needs, seconds",
+        "300", "seconds"),
+    Var("MSPASS_READY_TIMEOUT", "ready_timeout", "how long a started service may take to become ready, seconds",
+        "180", "seconds"),
+    Var("MSPASS_CHECK_INTERVAL", "check_interval", "seconds between the supervisor's checks that its running "
+        "services still answer (a warning when one stops answering); 0: no checks", "30", "seconds0"),
+    Var("MSPASS_STOP_TIMEOUT", "stop_timeout", "grace period for the database to shut down, seconds", "60",
+        "seconds", roles=DB_ROLES),
+    Var("MSPASS_HOME", "mspass_home", "MsPASS's data (schema YAML in data/yaml); exported to every service",
+        kind="rule", shown="the installed mspasspy package", roles=MSPASS_ROLES),
 )
+BY_NAME = {v.name: v for v in VARIABLES}
+#: each port variable's default: the launchers (desktop, HPC) publish and move these
+DEFAULT_PORTS = {v.name: int(v.default) for v in VARIABLES if v.kind == "port"}
 VARIABLE_NAMES = tuple(v.name for v in VARIABLES)
 
 
@@ -195,50 +266,10 @@ class WorkerArgs:
         return any(a == option or a.startswith(option + "=") for a in self.argv)
 
 
-@dataclass(frozen=True)
-class Settings:
-    role: str
-    scheduler: str
-    db_engine: str  # resolved: mongodb | ferretdb | "" (role runs no database)
-    bind_address: str
-    node_name: str
-    db_address: Address | None
-    scheduler_address: Address | None
-    mongodb_port: int
-    dask_scheduler_port: int
-    dask_dashboard_port: int
-    spark_master_port: int
-    jupyter_port: int
-    spark_master_webui_port: int
-    spark_worker_webui_port: int
-    spark_worker_cores: int
-    spark_worker_memory: str
-    spark_driver_host: str | None
-    spark_driver_port: int
-    spark_blockmanager_port: int
-    work_dir: Path
-    db_dir: Path
-    log_dir: Path
-    worker_dir: Path
-    run_dir: Path
-    db_path: str
-    db_sync_interval: float
-    worker_args: WorkerArgs
-    memory_limit: str
-    jupyter_token: str | None = field(repr=False)
-    jupyter_password: str | None = field(repr=False)
-    shard_list: tuple[str, ...]
-    shard_id: str
-    shard_database: str
-    shard_collections: tuple[str, ...]
-    config_server_addr: str
-    db_ready_file: Path | None
-    sleep_time: float
-    wait_timeout: float
-    ready_timeout: float
-    check_interval: float
-    stop_timeout: float
-    mspass_home: str | None
+class SettingsView:
+    """What Settings can say beyond its fields (derived values, the client's environment,
+    the resolved view). Settings itself is made from VARIABLES below: one field per
+    variable, named by its declaration, secrets kept out of repr()."""
 
     # ------------------------------------------------------------------ derived
     @property
@@ -311,52 +342,7 @@ class Settings:
 
     def resolved(self) -> dict[str, str]:
         """The contract variables as this object understands them (secrets redacted)."""
-        out = {
-            "MSPASS_ROLE": self.role,
-            "MSPASS_SCHEDULER": self.scheduler,
-            "MSPASS_SCHEDULER_ADDRESS": self.scheduler_address.hostport if self.scheduler_address else "",
-            "MSPASS_DB_ADDRESS": self.db_address.shown if self.db_address else "",
-            "MSPASS_DB_ENGINE": self.db_engine,
-            "MONGODB_PORT": str(self.mongodb_port),
-            "DASK_SCHEDULER_PORT": str(self.dask_scheduler_port),
-            "DASK_DASHBOARD_PORT": str(self.dask_dashboard_port),
-            "SPARK_MASTER_PORT": str(self.spark_master_port),
-            "JUPYTER_PORT": str(self.jupyter_port),
-            "SPARK_MASTER_WEBUI_PORT": str(self.spark_master_webui_port),
-            "SPARK_WORKER_WEBUI_PORT": str(self.spark_worker_webui_port),
-            "SPARK_WORKER_CORES": str(self.spark_worker_cores or ""),
-            "SPARK_WORKER_MEMORY": self.spark_worker_memory,
-            "MSPASS_SPARK_DRIVER_HOST": self.spark_driver_host or "",
-            "MSPASS_SPARK_DRIVER_PORT": str(self.spark_driver_port),
-            "MSPASS_SPARK_BLOCKMANAGER_PORT": str(self.spark_blockmanager_port),
-            "MSPASS_BIND_ADDRESS": self.bind_address,
-            "MSPASS_NODE_NAME": self.node_name,
-            "MSPASS_WORK_DIR": str(self.work_dir),
-            "MSPASS_DB_DIR": str(self.db_dir),
-            "MSPASS_LOG_DIR": str(self.log_dir),
-            "MSPASS_WORKER_DIR": str(self.worker_dir),
-            "MSPASS_RUN_DIR": str(self.run_dir),
-            "MSPASS_DB_PATH": self.db_path,
-            "MSPASS_DB_SYNC_INTERVAL": f"{self.db_sync_interval:g}",
-            "MSPASS_WORKER_ARG": shlex.join(self.worker_args.argv),
-            "MSPASS_DASK_WORKER_MEMORY_LIMIT": self.memory_limit,
-            "MSPASS_JUPYTER_TOKEN": "<redacted>" if self.jupyter_token else "<random>",
-            "MSPASS_JUPYTER_PWD": "<redacted>" if self.jupyter_password else "",
-            "MSPASS_SHARD_LIST": " ".join(self.shard_list),
-            "MSPASS_SHARD_ID": self.shard_id,
-            "MSPASS_SHARD_DATABASE": self.shard_database,
-            "MSPASS_SHARD_COLLECTIONS": " ".join(self.shard_collections),
-            "MSPASS_CONFIG_SERVER_ADDR": self.config_server_addr,
-            "MSPASS_DB_READY_FILE": str(self.db_ready_file or ""),
-            "MSPASS_SLEEP_TIME": f"{self.sleep_time:g}",
-            "MSPASS_WAIT_TIMEOUT": f"{self.wait_timeout:g}",
-            "MSPASS_READY_TIMEOUT": f"{self.ready_timeout:g}",
-            "MSPASS_CHECK_INTERVAL": f"{self.check_interval:g}",
-            "MSPASS_STOP_TIMEOUT": f"{self.stop_timeout:g}",
-            "MSPASS_HOME": self.mspass_home or "",
-        }
-        assert tuple(out) == VARIABLE_NAMES, "resolved() and VARIABLES disagree"
-        return out
+        return {var.name: var.display(getattr(self, var.field)) for var in VARIABLES}
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -382,6 +368,15 @@ class Settings:
             os.path.exists("/.dockerenv") if in_container is None else in_container,
             find_mspasspy,
         ).parse()
+
+
+Settings = make_dataclass(
+    "Settings",
+    [(var.field, Any, field(repr=not var.secret)) for var in VARIABLES],
+    bases=(SettingsView,),
+    frozen=True,
+)
+Settings.__module__ = __name__  # make_dataclass's own `module` argument needs Python 3.12
 
 
 # ---------------------------------------------------------------------- parsing
@@ -581,27 +576,53 @@ class _Parser:
         return path
 
     # the whole contract ----------------------------------------------------
-    def parse(self) -> Settings:
-        role_raw = self.role_override if self.role_override is not None else self.get("MSPASS_ROLE", "all")
-        role = self.choice("MSPASS_ROLE", "all", ROLES, "a role", value=role_raw)
-        role_ok = role_raw in ROLES
-        scheduler = self.choice("MSPASS_SCHEDULER", "dask", SCHEDULERS, "a scheduler")
+    def generic(self, var: Var) -> Any:
+        """The value of a variable of a generic kind (see Var.kind)."""
+        if var.kind == "choice":
+            return self.choice(var.name, var.default, var.choices, var.what)
+        if var.kind == "port":
+            return self.port(var.name, int(var.default))
+        if var.kind in ("seconds", "seconds0"):
+            return self.seconds(var.name, float(var.default), zero_ok=var.kind == "seconds0")
+        if var.kind == "words":
+            return tuple(self.get(var.name, var.default).split())
+        return self.get(var.name, var.default)
 
-        mongodb_port = self.port("MONGODB_PORT", 27017)
-        dask_port = self.port("DASK_SCHEDULER_PORT", 8786)
-        dashboard_port = self.port("DASK_DASHBOARD_PORT", 8787)
-        spark_port = self.port("SPARK_MASTER_PORT", 7077)
-        jupyter_port = self.port("JUPYTER_PORT", 8888)
-        spark_ports = {name: self.port(name, default) for name, default in (
-            ("SPARK_MASTER_WEBUI_PORT", 8080), ("SPARK_WORKER_WEBUI_PORT", 8081),
-            ("MSPASS_SPARK_DRIVER_PORT", 7078), ("MSPASS_SPARK_BLOCKMANAGER_PORT", 7079))}
-        bind = self.get("MSPASS_BIND_ADDRESS", "0.0.0.0")
+    # the whole contract ----------------------------------------------------
+    def parse(self) -> Settings:
+        """Every generic variable, then the rules, by topic; Settings once all is known."""
+        role_raw = self.role_override if self.role_override is not None else self.get("MSPASS_ROLE", "all")
+        role = self.choice("MSPASS_ROLE", "all", ROLES, BY_NAME["MSPASS_ROLE"].what, value=role_raw)
+        v: dict[str, Any] = {var.field: self.generic(var) for var in VARIABLES if var.kind != "rule"}
+        v["role"] = role
+        self.network(v, role_ok=role_raw in ROLES)
+        v["spark_worker_cores"], v["spark_worker_memory"] = self.spark_worker_size(v["role"], v["scheduler"])
+        v["db_engine"] = self.engine(v["role"])
+        self.directories(v)
+        self.dask_worker(v)
+        self.jupyter(v)
+        self.sharding(v)
+        v["mspass_home"] = self.mspass_home(v["role"])
+        settings = Settings(**v)
+        if self.problems:
+            raise SettingsError(self.problems)
+        return settings
+
+    def network(self, v: dict[str, Any], role_ok: bool) -> None:
+        """Bind address, node name, the services' addresses and the ports a role binds."""
+        role, scheduler = v["role"], v["scheduler"]
+        bind = v["bind_address"] = self.get("MSPASS_BIND_ADDRESS", BY_NAME["MSPASS_BIND_ADDRESS"].default)
         if not is_host(bind):
             self.problem(f"MSPASS_BIND_ADDRESS={bind!r} is not an address; valid: an IP address or host name")
         local = local_address(bind)
+        node_name = v["node_name"] = self.get("MSPASS_NODE_NAME", socket.gethostname())
+        if not _HOST_RE.match(node_name):  # it names files: no "/" may take them elsewhere
+            self.problem(f"MSPASS_NODE_NAME={node_name!r} is not a name; valid: letters, digits and . _ - "
+                         "(it names log and state files and dask workers)")
 
         # addresses: "this host" for roles that run the service, required otherwise
-        sched_port = spark_port if scheduler == "spark" else dask_port
+        mongodb_port = v["mongodb_port"]
+        sched_port = v["spark_master_port"] if scheduler == "spark" else v["dask_scheduler_port"]
         sched_schemes = ("spark",) if scheduler == "spark" else ("tcp",)
         sched_addr = self.address("MSPASS_SCHEDULER_ADDRESS", sched_port, sched_schemes)
         db_addr = self.address("MSPASS_DB_ADDRESS", mongodb_port, ("mongodb", "mongodb+srv"))
@@ -610,6 +631,7 @@ class _Parser:
             sched_addr = Address(announced_address(bind) if scheduler == "spark" else local, sched_port)
         if role in ("all", "db") and db_addr is None:
             db_addr = Address(local, mongodb_port)
+        v["scheduler_address"], v["db_address"] = sched_addr, db_addr
         if role_ok:
             self.require_addresses(role, scheduler, sched_addr, db_addr)
         if role in ("all", "scheduler", "worker") and scheduler == "none":
@@ -627,40 +649,40 @@ class _Parser:
             port_var = "SPARK_MASTER_PORT" if scheduler == "spark" else "DASK_SCHEDULER_PORT"
             self.problem(f"MSPASS_SCHEDULER_ADDRESS={self.get('MSPASS_SCHEDULER_ADDRESS')!r} names port "
                          f"{sched_addr.port}, but role {role!r} listens on {port_var}={sched_port}")
-        self.check_port_clash(role, scheduler, {
-            "MONGODB_PORT": mongodb_port, "DASK_SCHEDULER_PORT": dask_port, "DASK_DASHBOARD_PORT": dashboard_port,
-            "SPARK_MASTER_PORT": spark_port, "JUPYTER_PORT": jupyter_port, **spark_ports})
-        spark_cores, spark_memory = self.spark_worker_size(role, scheduler)
-        driver_host = self.get("MSPASS_SPARK_DRIVER_HOST") or None
+        self.check_port_clash(role, scheduler, {name: v[BY_NAME[name].field] for name in DEFAULT_PORTS})
+        driver_host = v["spark_driver_host"] = self.get("MSPASS_SPARK_DRIVER_HOST") or None
         if driver_host and not _HOST_RE.match(driver_host):
             self.problem(f"MSPASS_SPARK_DRIVER_HOST={driver_host!r} is not an address; valid: a host name or IP")
 
-        engine = self.engine(role)
-
-        # directories
+    def directories(self, v: dict[str, Any]) -> None:
+        """Work, database, log, worker and run dirs, and the ready file: each must be (or can
+        be made) a writable directory, checked now, since the services find out too late."""
+        role = v["role"]
         default_work = "/home" if self.in_container else os.getcwd()
         work_dir = self.directory("MSPASS_WORK_DIR", Path(self.get("MSPASS_WORK_DIR", default_work)))
-        db_dir = Path(self.get("MSPASS_DB_DIR", str(work_dir / "db")))
-        log_dir = self.directory("MSPASS_LOG_DIR", Path(self.get("MSPASS_LOG_DIR", str(work_dir / "logs"))))
-        worker_dir = Path(self.get("MSPASS_WORKER_DIR", str(work_dir / "work")))
+        v["work_dir"] = work_dir
+        v["db_dir"] = Path(self.get("MSPASS_DB_DIR", str(work_dir / "db")))
+        v["log_dir"] = self.directory("MSPASS_LOG_DIR", Path(self.get("MSPASS_LOG_DIR", str(work_dir / "logs"))))
+        v["worker_dir"] = Path(self.get("MSPASS_WORKER_DIR", str(work_dir / "work")))
         raw_run_dir = self.get("MSPASS_RUN_DIR") or self.default_run_dir()
-        run_dir = self.directory("MSPASS_RUN_DIR", Path(raw_run_dir)) if raw_run_dir else Path("/")
+        v["run_dir"] = self.directory("MSPASS_RUN_DIR", Path(raw_run_dir)) if raw_run_dir else Path("/")
         if role in DB_ROLES:
-            self.directory("MSPASS_DB_DIR", db_dir)
-        if role in ("all", "worker"):
-            self.directory("MSPASS_WORKER_DIR", worker_dir)
+            self.directory("MSPASS_DB_DIR", v["db_dir"])
+        if role in WORKER_ROLES:
+            self.directory("MSPASS_WORKER_DIR", v["worker_dir"])
+        ready_file = self.get("MSPASS_DB_READY_FILE")
+        if ready_file and role in DB_ROLES:  # touched once the database runs: too late to find it cannot be
+            self.directory("MSPASS_DB_READY_FILE", Path(ready_file).parent, shown=ready_file)
+        v["db_ready_file"] = Path(ready_file) if ready_file else None
 
-        db_path = self.choice("MSPASS_DB_PATH", "scratch", DB_PATHS, "a database location")
-
-        node_name = self.get("MSPASS_NODE_NAME", socket.gethostname())
-        if not _HOST_RE.match(node_name):  # it names files: no "/" may take them elsewhere
-            self.problem(f"MSPASS_NODE_NAME={node_name!r} is not a name; valid: letters, digits and . _ - "
-                         "(it names log and state files and dask workers)")
-
-        worker_args = self.worker_args(role in ("all", "worker") and scheduler == "dask", sched_addr)
+    def dask_worker(self, v: dict[str, Any]) -> None:
+        """MSPASS_WORKER_ARG as dask reads it, and the memory limit it or
+        MSPASS_DASK_WORKER_MEMORY_LIMIT sets."""
+        starts_worker = v["role"] in WORKER_ROLES and v["scheduler"] == "dask"
+        worker_args = v["worker_args"] = self.worker_args(starts_worker, v["scheduler_address"])
         arg_limit = worker_args.value("--memory-limit")
         limit_source = "--memory-limit in MSPASS_WORKER_ARG" if arg_limit else "MSPASS_DASK_WORKER_MEMORY_LIMIT"
-        memory_limit = arg_limit or self.get("MSPASS_DASK_WORKER_MEMORY_LIMIT", "0")
+        memory_limit = v["memory_limit"] = arg_limit or self.get("MSPASS_DASK_WORKER_MEMORY_LIMIT", "0")
         valid_limit = "valid: 0 (no limit), auto, a size like 4GB or 4GiB, or a fraction of the memory like 0.5"
         if not _BYTES_RE.match(memory_limit):
             self.problem(f"{limit_source}={memory_limit!r} is not a memory size; {valid_limit}")
@@ -669,74 +691,23 @@ class _Parser:
             self.problem(f"{limit_source}={memory_limit!r} is {limit_bytes:,.0f} bytes, too little "
                          f"for a dask worker (at least 256MiB); {valid_limit}")
 
-        token = self.get("MSPASS_JUPYTER_TOKEN") or None
+    def jupyter(self, v: dict[str, Any]) -> None:
+        token = v["jupyter_token"] = self.get("MSPASS_JUPYTER_TOKEN") or None
         if token and not re.fullmatch(r"[A-Za-z0-9._~-]+", token):
             self.problem("MSPASS_JUPYTER_TOKEN must use only letters, digits and . _ ~ - (it goes into URLs)")
-        password = self.env.get("MSPASS_JUPYTER_PWD") or None
+        v["jupyter_password"] = self.env.get("MSPASS_JUPYTER_PWD") or None
 
-        shard_list = tuple(self.get("MSPASS_SHARD_LIST").split())
-        shard_id = self.get("MSPASS_SHARD_ID")
+    def sharding(self, v: dict[str, Any]) -> None:
+        role, engine = v["role"], v["db_engine"]
         if role == "dbmanager" and engine in SHARDING_ENGINES:
-            if not shard_list:
+            if not v["shard_list"]:
                 self.problem("MSPASS_SHARD_LIST is required for role 'dbmanager'; valid: rsN/host:port entries")
-            for entry in shard_list:
+            for entry in v["shard_list"]:
                 if not re.fullmatch(r"[A-Za-z0-9_-]+/[A-Za-z0-9._-]+:\d+", entry):
                     self.problem(f"MSPASS_SHARD_LIST entry {entry!r} is not rsN/host:port")
-        if role == "shard" and engine in SHARDING_ENGINES and not re.fullmatch(r"[A-Za-z0-9_-]+", shard_id):
-            self.problem(f"MSPASS_SHARD_ID={shard_id!r} is required for role 'shard'; "
+        if role == "shard" and engine in SHARDING_ENGINES and not re.fullmatch(r"[A-Za-z0-9_-]+", v["shard_id"]):
+            self.problem(f"MSPASS_SHARD_ID={v['shard_id']!r} is required for role 'shard'; "
                          "valid: letters, digits, _ and - (the same id on every restart)")
-
-        ready_file = self.get("MSPASS_DB_READY_FILE")
-        if ready_file and role in DB_ROLES:  # touched once the database runs: too late to find it cannot be
-            self.directory("MSPASS_DB_READY_FILE", Path(ready_file).parent, shown=ready_file)
-        mspass_home = self.mspass_home(role)
-        settings = Settings(
-            role=role,
-            scheduler=scheduler,
-            db_engine=engine,
-            bind_address=bind,
-            node_name=node_name,
-            db_address=db_addr,
-            scheduler_address=sched_addr,
-            mongodb_port=mongodb_port,
-            dask_scheduler_port=dask_port,
-            dask_dashboard_port=dashboard_port,
-            spark_master_port=spark_port,
-            jupyter_port=jupyter_port,
-            spark_master_webui_port=spark_ports["SPARK_MASTER_WEBUI_PORT"],
-            spark_worker_webui_port=spark_ports["SPARK_WORKER_WEBUI_PORT"],
-            spark_worker_cores=spark_cores,
-            spark_worker_memory=spark_memory,
-            spark_driver_host=driver_host,
-            spark_driver_port=spark_ports["MSPASS_SPARK_DRIVER_PORT"],
-            spark_blockmanager_port=spark_ports["MSPASS_SPARK_BLOCKMANAGER_PORT"],
-            work_dir=work_dir,
-            db_dir=db_dir,
-            log_dir=log_dir,
-            worker_dir=worker_dir,
-            run_dir=run_dir,
-            db_path=db_path,
-            db_sync_interval=self.seconds("MSPASS_DB_SYNC_INTERVAL", 300, zero_ok=True),
-            worker_args=worker_args,
-            memory_limit=memory_limit,
-            jupyter_token=token,
-            jupyter_password=password,
-            shard_list=shard_list,
-            shard_id=shard_id,
-            shard_database=self.get("MSPASS_SHARD_DATABASE"),
-            shard_collections=tuple(self.get("MSPASS_SHARD_COLLECTIONS").split()),
-            config_server_addr=self.get("MSPASS_CONFIG_SERVER_ADDR"),
-            db_ready_file=Path(ready_file) if ready_file else None,
-            sleep_time=self.seconds("MSPASS_SLEEP_TIME", 2),
-            wait_timeout=self.seconds("MSPASS_WAIT_TIMEOUT", 300),
-            ready_timeout=self.seconds("MSPASS_READY_TIMEOUT", 180),
-            check_interval=self.seconds("MSPASS_CHECK_INTERVAL", 30, zero_ok=True),
-            stop_timeout=self.seconds("MSPASS_STOP_TIMEOUT", 60),
-            mspass_home=mspass_home,
-        )
-        if self.problems:
-            raise SettingsError(self.problems)
-        return settings
 
     def require_addresses(self, role, scheduler, sched_addr, db_addr) -> None:
         needs_sched = role == "worker" or (role == "frontend" and scheduler != "none")
@@ -789,7 +760,8 @@ class _Parser:
         return cores, memory
 
     def engine(self, role: str) -> str:
-        requested = self.choice("MSPASS_DB_ENGINE", "auto", DB_ENGINES, "a database engine")
+        var = BY_NAME["MSPASS_DB_ENGINE"]
+        requested = self.choice(var.name, var.default, var.choices, var.what)
         if role not in DB_ROLES:
             return ""
         binaries = {"mongodb": "mongod", "ferretdb": "ferretdb"}
@@ -840,8 +812,13 @@ class _Parser:
 
 
 
+def readers(var: Var) -> str:
+    return "every role" if var.roles == ROLES else ", ".join(var.roles)
+
+
 def markdown_table() -> str:
     """The contract as a Markdown table (the README embeds it; a test keeps them equal)."""
-    rows = ["| variable | default | meaning |", "|---|---|---|"]
-    rows += [f"| `{v.name}` | {v.default or '(empty)'} | {v.meaning} |" for v in VARIABLES]
-    return "\n".join(rows)
+    rows = ["| variable | default | read by | meaning |", "|---|---|---|---|"]
+    rows += [f"| `{v.name}` | {v.help_default} | {readers(v)} | {v.meaning}{' (secret)' if v.secret else ''} |"
+             for v in VARIABLES]
+    return "\n".join(rows) + "\n"

@@ -914,3 +914,9 @@ def test_no_writable_temporary_directory_is_a_settings_error(tmp_path, monkeypat
     monkeypatch.setattr(tempfile, "gettempdir", no_tmp)
     problems = problems_of(tmp_path, role="db", MSPASS_RUN_DIR=None)
     the_problem(problems, "MSPASS_RUN_DIR is unset", "docker run --tmpfs /tmp")
+
+
+def test_secret_variables_stay_out_of_the_settings_repr(tmp_path):
+    s = make(tmp_path, MSPASS_JUPYTER_TOKEN="tok3n42", MSPASS_JUPYTER_PWD="pa55word")
+    assert "tok3n42" not in repr(s) and "pa55word" not in repr(s)
+    assert s.jupyter_token == "tok3n42"
