@@ -15,7 +15,7 @@ import sys
 from . import __version__, probes, state
 from .probes import Probe
 from .roles import BATCH_ROLES, BatchError, attach_plan, build_plan, check_batch_role, directories, resolve_batch
-from .settings import ROLES, VARIABLES, Settings, SettingsError, mspasspy_version
+from .settings import ROLES, VARIABLES, Settings, SettingsError, mspasspy_version, readers
 from .supervisor import Options, Supervisor
 
 PROG = "mspass-role"
@@ -62,12 +62,22 @@ environment (name, default, meaning):
 
 def help_text() -> str:
     width = max(len(v.name) for v in VARIABLES)
-    rows = [f"  {v.name:<{width}}  {v.default or '(empty)'}\n  {'':<{width}}  {v.meaning}" for v in VARIABLES]
+    rows = [f"  {v.name:<{width}}  {v.help_default} (read by {readers(v)})\n  {'':<{width}}  {v.meaning}"
+            for v in VARIABLES]
     return USAGE + "\n".join(rows) + "\n"
 
 
 def version_text() -> str:
     return f"{PROG} {__version__}, mspasspy {mspasspy_version() or '(not installed)'}"
+
+
+class Refused(Exception):
+    """Bad input: reported as one message listing every problem, exit code 2."""
+
+    def __init__(self, problems: list[str], what: str = "invalid settings"):
+        super().__init__(what)
+        self.problems = problems
+        self.what = what
 
 
 def fail(problems: list[str], what: str = "invalid settings") -> int:
@@ -77,15 +87,21 @@ def fail(problems: list[str], what: str = "invalid settings") -> int:
     return 2
 
 
-def load_settings(role: str | None = None) -> Settings | int:
+def load_settings(role: str | None = None) -> Settings:
     try:
         return Settings.from_env(role=role)
     except SettingsError as err:
-        return fail(err.problems)
+        raise Refused(err.problems) from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return dispatch(list(sys.argv[1:] if argv is None else argv))
+    except Refused as err:
+        return fail(err.problems, err.what)
+
+
+def dispatch(args: list[str]) -> int:
     first = args[0] if args else ""
     if first in ("-h", "--help", "help"):
         print(help_text(), end="")
@@ -105,16 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     return run(role, args)
 
 
-def parse_options(args: list[str]) -> tuple[str | None, list[str]] | int:
+def parse_options(args: list[str]) -> tuple[str | None, list[str]]:
     if not args:
         return None, []
     if args[0] == "--batch":
         if len(args) < 2:
-            return fail(["--batch needs a FILE (a .ipynb notebook or a .py script)"], "invalid arguments")
+            raise Refused(["--batch needs a FILE (a .ipynb notebook or a .py script)"], "invalid arguments")
         return args[1], args[2:]
     if args[0].startswith("--batch="):
         return args[0].split("=", 1)[1], args[1:]
-    return fail([f"unknown option {args[0]!r}; valid: --batch FILE, --help, --version"], "invalid arguments")
+    raise Refused([f"unknown option {args[0]!r}; valid: --batch FILE, --help, --version"], "invalid arguments")
 
 
 def already_runs(settings, pid: str) -> str:
@@ -123,13 +139,8 @@ def already_runs(settings, pid: str) -> str:
 
 
 def run(role: str | None, args: list[str]) -> int:
-    options = parse_options(args)
-    if isinstance(options, int):
-        return options
-    batch_file, batch_args = options
+    batch_file, batch_args = parse_options(args)
     settings = load_settings(role)
-    if isinstance(settings, int):
-        return settings
     state_file = state.state_path(settings)
     try:
         if batch_file:
@@ -147,14 +158,15 @@ def run(role: str | None, args: list[str]) -> int:
             if state.hold(state_file) is None:  # two started at once: the lock settles it
                 raise BatchError(already_runs(settings, ""))
     except (BatchError, NotImplementedError) as err:
-        return fail([str(err)], "cannot run")
+        raise Refused([str(err)], "cannot run") from None
     except OSError as err:
-        return fail([f"cannot lock {state.lock_path(state_file)}: {err.strerror}"], "cannot prepare directories")
+        raise Refused([f"cannot lock {state.lock_path(state_file)}: {err.strerror}"],
+                      "cannot prepare directories") from None
     for path in directories(settings):
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            return fail([f"cannot create {path}: {err.strerror}"], "cannot prepare directories")
+            raise Refused([f"cannot create {path}: {err.strerror}"], "cannot prepare directories") from None
     return Supervisor(plan, Options.for_role(settings, plan)).run()
 
 
@@ -167,10 +179,8 @@ def health(args: list[str]) -> int:
     interface for launchers (readiness, addresses, URLs with the Jupyter token).
     """
     if args not in ([], ["--json"]):
-        return fail([f"unknown option {' '.join(args)!r}; valid: health [--json]"], "invalid arguments")
+        raise Refused([f"unknown option {' '.join(args)!r}; valid: health [--json]"], "invalid arguments")
     settings = load_settings()
-    if isinstance(settings, int):
-        return settings
     if os.environ.get("MSPASS_ROLE"):
         running = [d for d in [state.read(state.state_path(settings))] if d]
     else:
@@ -202,8 +212,6 @@ def health(args: list[str]) -> int:
 
 def config() -> int:
     settings = load_settings()
-    if isinstance(settings, int):
-        return settings
     for name, value in settings.resolved().items():
         print(f"{name}={value}")
     return 0
@@ -216,8 +224,8 @@ def passthrough(args: list[str]) -> int:
     except FileNotFoundError:
         close = difflib.get_close_matches(args[0], ROLES + COMMANDS, n=1)
         if close:
-            return fail([f"{args[0]!r} is neither a role nor a program; did you mean {close[0]!r}? "
-                         f"valid roles: {', '.join(ROLES)}"], "invalid arguments")
+            raise Refused([f"{args[0]!r} is neither a role nor a program; did you mean {close[0]!r}? "
+                           f"valid roles: {', '.join(ROLES)}"], "invalid arguments") from None
         print(f"{PROG}: {args[0]}: command not found (not a role either; roles: {', '.join(ROLES)})",
               file=sys.stderr)
         return 127
