@@ -187,6 +187,6 @@ LABEL org.opencontainers.image.title="mspass" \
 
 WORKDIR /home
 # Jupyter, dask scheduler and dashboard, database, Spark master and its web UI
-EXPOSE 8888 8786 8787 27017 7077 8080
+EXPOSE 27017 8786 8787 7077 8888 8080 8081 7078 7079
 HEALTHCHECK --interval=15s --timeout=10s --start-period=120s --retries=3 CMD ["mspass-role", "health"]
 ENTRYPOINT ["/usr/local/bin/mspass-entrypoint"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
+from .settings import DEFAULT_PORTS
+
 
 def scheduler_kind(env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
@@ -22,7 +24,7 @@ def database_uri(env: Mapping[str, str] | None = None) -> str:
     if env.get("MSPASS_DB_URI"):
         return env["MSPASS_DB_URI"]
     host = env.get("MSPASS_DB_ADDRESS", "127.0.0.1")
-    return f"mongodb://{host}:{env.get('MONGODB_PORT', '27017')}/"
+    return f"mongodb://{host}:{env.get('MONGODB_PORT', DEFAULT_PORTS['MONGODB_PORT'])}/"
 
 
 def get_database_client(env: Mapping[str, str] | None = None, **kwargs):
@@ -40,7 +42,8 @@ def get_scheduler(env: Mapping[str, str] | None = None, app_name: str = "mspass"
 
         address = env.get("DASK_SCHEDULER_ADDRESS")
         if not address and env.get("MSPASS_SCHEDULER_ADDRESS"):
-            address = f"tcp://{env['MSPASS_SCHEDULER_ADDRESS']}:{env.get('DASK_SCHEDULER_PORT', '8786')}"
+            port = env.get("DASK_SCHEDULER_PORT", DEFAULT_PORTS["DASK_SCHEDULER_PORT"])
+            address = f"tcp://{env['MSPASS_SCHEDULER_ADDRESS']}:{port}"
         return Client(address) if address else Client()
     if kind == "spark":
         from pyspark.sql import SparkSession

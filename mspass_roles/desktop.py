@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from . import __version__
+from .settings import DEFAULT_PORTS
 
 PROG = "mspass-desktop"
 LABEL = "io.mspass.desktop"
@@ -47,8 +48,8 @@ class Options:
     image: str = "mspass:latest"
     name: str = "mspass"
     scheduler: str = "dask"
-    port: int = 8888
-    dashboard_port: int = 8787
+    port: int = DEFAULT_PORTS["JUPYTER_PORT"]
+    dashboard_port: int = DEFAULT_PORTS["DASK_DASHBOARD_PORT"]
     cpus: float | None = None
     memory: str | None = None
     browser: bool = True
@@ -178,14 +179,17 @@ def published_ports(opts: Options) -> dict[str, tuple[str, int]]:
     """Container port -> (127.0.0.1, host port): loopback only, moved when taken."""
     taken: set[int] = set()
     ports = {}
-    for container_port, preferred in (("8888/tcp", opts.port), ("8787/tcp", opts.dashboard_port)):
+    # the image's services listen on the default ports
+    jupyter, dashboard, spark_ui = (f"{DEFAULT_PORTS[name]}/tcp" for name in
+                                    ("JUPYTER_PORT", "DASK_DASHBOARD_PORT", "SPARK_MASTER_WEBUI_PORT"))
+    for container_port, preferred in ((jupyter, opts.port), (dashboard, opts.dashboard_port)):
         host_port = free_port(preferred, taken)
         if host_port != preferred:
             print(f"{PROG}: port {preferred} is taken; using {host_port}", file=sys.stderr)
         taken.add(host_port)
         ports[container_port] = ("127.0.0.1", host_port)
     if opts.scheduler == "spark":  # the dashboard port shows the Spark master's web UI
-        ports["8080/tcp"] = ports.pop("8787/tcp")
+        ports[spark_ui] = ports.pop(dashboard)
     return ports
 
 
@@ -441,9 +445,9 @@ def parser() -> argparse.ArgumentParser:
 
     up = common(sub.add_parser("up", help="start the all-in-one container and print its URLs"), workdir_arg=True)
     up.add_argument("--scheduler", choices=SCHEDULERS, help="dask (default) or spark")
-    up.add_argument("--port", type=int, help="Jupyter port on 127.0.0.1 (default 8888; the next free one if taken)")
+    up.add_argument("--port", type=int, help=f"Jupyter port on 127.0.0.1 (default {Options.port}; the next free one if taken)")
     up.add_argument("--dashboard-port", dest="dashboard_port", type=int,
-                    help="dask dashboard / Spark UI port (default 8787)")
+                    help=f"dask dashboard / Spark UI port (default {Options.dashboard_port})")
     up.add_argument("--cpus", type=float, help="CPUs the container may use (workers are sized to it)")
     up.add_argument("--memory", help="memory the container may use, e.g. 8g (workers are sized to it)")
     up.add_argument("--db-volume", dest="db_volume", help="keep the database in this docker volume, not WORKDIR/db")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .plan import Plan, Service
 from .probes import RoleStateProbe
+from .settings import DEFAULT_PORTS
 from .supervisor import Options, Supervisor
 
 PROG = "mspass-hpc"
@@ -34,10 +35,6 @@ FORWARDED = re.compile(r"^(MSPASS_|MONGODB_PORT$|DASK_|SPARK_|JUPYTER_PORT$)")
 #: variables of the job script itself, meaningless inside a container
 HOST_SIDE = {"MSPASS_CONTAINER", "MSPASS_RUNSCRIPT", "MSPASS_HPC_ARGS", "MSPASS_CONTAINER_RUNTIME", "MSPASS_PYTHON",
              "MSPASS_LAUNCHER_EXTRA"}
-PORT_NAMES = ("MONGODB_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT", "JUPYTER_PORT", "SPARK_MASTER_PORT",
-              "SPARK_MASTER_WEBUI_PORT", "SPARK_WORKER_WEBUI_PORT", "MSPASS_SPARK_DRIVER_PORT",
-              "MSPASS_SPARK_BLOCKMANAGER_PORT")
-DEFAULT_PORTS = (27017, 8786, 8787, 8888, 7077, 8080, 8081, 7078, 7079)
 STOP_GRACE = 90.0  # seconds for srun steps to end after SIGTERM; the database needs its time
 
 
@@ -105,11 +102,11 @@ class Launch:
 def job_ports(job_id: str, mode: str, env: dict[str, str]) -> dict[str, str]:
     """Ports for this job: the user's where set, else defaults or a per-job block."""
     if mode == "default":
-        chosen = dict(zip(PORT_NAMES, DEFAULT_PORTS))
+        chosen = dict(DEFAULT_PORTS)
     elif mode == "auto":
         # ten ports per job between 20000 and 39999, from the job id
         base = 20000 + (int(re.sub(r"\D", "", job_id) or 0) % 2000) * 10
-        chosen = {name: base + i for i, name in enumerate(PORT_NAMES)}
+        chosen = {name: base + i for i, name in enumerate(DEFAULT_PORTS)}
     else:
         raise HpcError(f"ports={mode!r}; valid: auto, default")
     return {name: env.get(name) or str(port) for name, port in chosen.items()}
@@ -260,10 +257,12 @@ class JobInfo:
         if domain and "." not in login:  # reachable from outside by its full name
             login = f"{login}.{domain}"
         ui = e["SPARK_MASTER_WEBUI_PORT"] if self.layout.scheduler == "spark" else e["DASK_DASHBOARD_PORT"]
+        # on the user's computer, the usual ports
+        jupyter, dashboard = DEFAULT_PORTS["JUPYTER_PORT"], DEFAULT_PORTS["DASK_DASHBOARD_PORT"]
         return ("Jupyter runs on the compute node. From your computer:\n"
-                f"    ssh -N -L 8888:{self.host}:{e['JUPYTER_PORT']} -L 8787:{self.host}:{ui} {login}\n"
-                f"  then open http://localhost:8888/lab{'?' + query if query else ''}"
-                f" (dashboard: http://localhost:8787/)")
+                f"    ssh -N -L {jupyter}:{self.host}:{e['JUPYTER_PORT']} -L {dashboard}:{self.host}:{ui} {login}\n"
+                f"  then open http://localhost:{jupyter}/lab{'?' + query if query else ''}"
+                f" (dashboard: http://localhost:{dashboard}/)")
 
 
 def run(layout: Layout, launches: list[Launch], runtime: str, container: str, nodes: list[str], job_id: str,

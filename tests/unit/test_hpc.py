@@ -79,7 +79,7 @@ def test_layout_errors():
 def test_auto_ports_are_a_block_per_job_and_the_users_win():
     a, b = hpc.job_ports("1001", "auto", {}), hpc.job_ports("1002", "auto", {})
     assert set(a.values()).isdisjoint(b.values())  # two jobs sharing a node do not collide
-    assert len(set(a.values())) == len(hpc.PORT_NAMES)
+    assert len(set(a.values())) == len(hpc.DEFAULT_PORTS)
     assert all(20000 <= int(p) < 40000 for p in a.values())
     assert hpc.job_ports("1001", "auto", {"JUPYTER_PORT": "9999"})["JUPYTER_PORT"] == "9999"
     assert hpc.job_ports("7", "default", {})["MONGODB_PORT"] == "27017"
