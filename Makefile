@@ -41,29 +41,29 @@ help: ## list targets and variables
 	@grep -E '^[A-Z_]+ +\?=.*#' $(MAKEFILE_LIST) | sed -E 's/^([A-Z_]+) +\?= *([^#]*)# *(.*)/  \1|\3 (default: \2)/' | column -t -s '|'
 
 deps: ## provision this machine: Docker engine, buildx, debootstrap (idempotent; checks only when present)
-	scripts/provision-host.sh
+	scripts/host/provision-host.sh
 
-build: deps ## build IMAGE:TAG (engine MSPASS_DB_ENGINE, mspasspy MSPASS_VERSION; base image made locally when it cannot be pulled)
-	scripts/build-image.sh
+build: ## build IMAGE:TAG (engine MSPASS_DB_ENGINE, mspasspy MSPASS_VERSION; base image made locally when it cannot be pulled); needs the engine (make deps)
+	scripts/build/build-image.sh
 
 wheel: $(MSPASSPY_WHEEL) ## the mspasspy wheel from the image's build stage (.build/wheels/VERSION), for the virtualenv
 
 # the same build stage as the image's, so `make build` reuses this compile from the layer cache
 $(WHEEL_DIR)/.exported: Dockerfile constraints.txt $(wildcard scripts/build/mspasspy/* scripts/build/mspasspy/patches/*/*)
-	scripts/provision-host.sh
-	OUTPUT=$(WHEEL_DIR) scripts/build-image.sh
+	scripts/host/provision-host.sh
+	OUTPUT=$(WHEEL_DIR) scripts/build/build-image.sh
 	touch $@
 
-run: build $(BIN)/.installed ## all-in-one container with WORK_DIR as /home (mspass-desktop up); prints the URLs when healthy
+run: deps build $(BIN)/.installed ## all-in-one container with WORK_DIR as /home (mspass-desktop up); prints the URLs when healthy
 	$(BIN)/mspass-desktop up "$(WORK_DIR)" --no-browser --name $(RUN_NAME) --image $(IMAGE):$(TAG) --port $(JUPYTER_HOST_PORT)
 
 apptainer-image: deps ## helper image with Debian sid's Apptainer, for machines without it
-	scripts/make-base-image.sh mspass-base:sid
-	DOCKER_BUILDKIT=1 docker build -q -f scripts/apptainer.Dockerfile -t mspass-apptainer:sid scripts >/dev/null
+	scripts/build/make-base-image.sh mspass-base:sid
+	DOCKER_BUILDKIT=1 docker build -q -f scripts/test-images/apptainer.Dockerfile -t mspass-apptainer:sid scripts/test-images >/dev/null
 	@echo "apptainer-image: mspass-apptainer:sid ($$(docker run --rm mspass-apptainer:sid))"
 
 sif: build $(if $(shell command -v $(APPTAINER)),,apptainer-image) ## build/mspass_TAG.sif from the image, and its sha256
-	APPTAINER=$(APPTAINER) scripts/build-sif.sh
+	APPTAINER=$(APPTAINER) scripts/build/build-sif.sh
 
 stop: $(BIN)/.installed ## stop the container of `make run` (the database shuts down cleanly)
 	$(BIN)/mspass-desktop down --name $(RUN_NAME)
@@ -108,7 +108,7 @@ test-sif: install ## the SIF under Apptainer as a non-root user (all-in-one, rol
 	SIF_NAME=mspass_$(TAG).sif $(BIN)/python -m pytest tests/sif $(PYTEST_ARGS)
 
 slurm-image: apptainer-image ## node image of the emulated Slurm cluster (Debian sid's Slurm + Apptainer)
-	DOCKER_BUILDKIT=1 docker build -q -f scripts/slurm.Dockerfile -t mspass-slurm:sid scripts >/dev/null
+	DOCKER_BUILDKIT=1 docker build -q -f scripts/test-images/slurm.Dockerfile -t mspass-slurm:sid scripts/test-images >/dev/null
 	@echo "slurm-image: mspass-slurm:sid"
 
 test-hpc: install slurm-image ## job scripts on an emulated Slurm cluster (ctl + 3 nodes) running the SIF; needs `make sif`

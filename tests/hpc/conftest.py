@@ -26,7 +26,7 @@ def slurm(docker, tmp_path_factory):
         docker.images.get(IMAGE)
     except ImageNotFound:
         require(False, f"the image {IMAGE}; run `make apptainer-image` then "
-                       "`DOCKER_BUILDKIT=1 docker build -f scripts/slurm.Dockerfile -t mspass-slurm:sid scripts`")
+                       "`DOCKER_BUILDKIT=1 docker build -f scripts/test-images/slurm.Dockerfile -t mspass-slurm:sid scripts/test-images`")
     # bind the SIF dir only when the SIF is there (docker would create a missing source dir)
     binds = {str(REPO): "/opt/mspass"}
     if (SIF_DIR / SIF_NAME).is_file():

@@ -1,7 +1,7 @@
 """An emulated Slurm cluster in docker containers, for the HPC test tier (`make test-hpc`).
 
 `SlurmCluster` starts one controller (host name `ctl`) and N compute nodes (`c1`..`cN`) from
-the image `mspass-slurm:sid` (scripts/slurm.Dockerfile) on a private docker network, with one
+the image `mspass-slurm:sid` (scripts/test-images/slurm.Dockerfile) on a private docker network, with one
 host directory mounted at /shared in every container as the cluster's file system. It writes
 one munge key and one slurm.conf into every container, starts munged and the Slurm daemons,
 and waits until `sinfo` shows every node idle. `stop()` removes everything it created.

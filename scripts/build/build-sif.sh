@@ -9,7 +9,7 @@
 # The helper container needs no --privileged: FUSE and relaxed seccomp are enough.
 set -euo pipefail
 
-repo=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 IMAGE=${IMAGE:-mspass}
 TAG=${TAG:-latest}
 SIF_DIR=${SIF_DIR:-$repo/build}

@@ -23,7 +23,7 @@
 # Package indexes are read from this host's configuration (pip, go) at run time.
 set -euo pipefail
 
-repo=$(cd "$(dirname "$0")/.." && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo"
 
 IMAGE=${IMAGE:-mspass}
@@ -41,7 +41,7 @@ DOCKER=${DOCKER:-docker}
 say() { printf 'build-image: %s\n' "$*"; }
 die() { printf 'build-image: ERROR: %s\n' "$*" >&2; exit 2; }
 
-"$DOCKER" info >/dev/null 2>&1 || die "Docker is not running; run 'make deps' (scripts/provision-host.sh)"
+"$DOCKER" info >/dev/null 2>&1 || die "Docker is not running; run 'make deps' (scripts/host/provision-host.sh)"
 
 # --- base image: present, pullable, or made here
 if "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
@@ -50,8 +50,8 @@ elif timeout 120 "$DOCKER" pull -q "$BASE_IMAGE" >/dev/null 2>&1; then
     say "pulled $BASE_IMAGE"
 else
     say "NOTICE: cannot pull $BASE_IMAGE (no registry reachable?); building FROM $LOCAL_BASE_IMAGE," \
-        "a Debian base made here with debootstrap (scripts/make-base-image.sh)"
-    BASE_PULL=0 BASE_ARCH=${PLATFORM:+${PLATFORM#*/}} "$repo/scripts/make-base-image.sh" "$LOCAL_BASE_IMAGE"
+        "a Debian base made here with debootstrap (scripts/build/make-base-image.sh)"
+    BASE_PULL=0 BASE_ARCH=${PLATFORM:+${PLATFORM#*/}} "$repo/scripts/build/make-base-image.sh" "$LOCAL_BASE_IMAGE"
     BASE_IMAGE=$LOCAL_BASE_IMAGE
 fi
 

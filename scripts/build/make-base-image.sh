@@ -7,9 +7,9 @@
 #      directory (mirror read from the host's apt configuration) and import
 #      that root filesystem as IMAGE.
 # Idempotent: a second run only finds the image. Needs root, a running Docker
-# engine and debootstrap (scripts/provision-host.sh provides them).
+# engine and debootstrap (scripts/host/provision-host.sh provides them).
 #
-# Usage: scripts/make-base-image.sh [IMAGE]
+# Usage: scripts/build/make-base-image.sh [IMAGE]
 # Environment:
 #   BASE_IMAGE         image name when no argument is given (mspass-base:bookworm)
 #   BASE_SUITE         Debian suite to bootstrap; default: the tag's first word when
@@ -47,7 +47,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM # run the EXIT trap on interruption too
 
 # shellcheck source=scripts/lib/apt-sources.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib/apt-sources.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/apt-sources.sh"
 
 # The security archive is a separate URI; take it from the host too (if any).
 security_mirror() {
@@ -97,7 +97,7 @@ try_pull() {
 
 check_prerequisites() {
     [[ $(id -u) -eq 0 ]] || die "debootstrap needs root"
-    command -v debootstrap >/dev/null 2>&1 || die "debootstrap is missing: run scripts/provision-host.sh"
+    command -v debootstrap >/dev/null 2>&1 || die "debootstrap is missing: run scripts/host/provision-host.sh"
     local host_arch
     host_arch=$(dpkg --print-architecture)
     [[ $ARCH == "$host_arch" ]] && return 0
@@ -106,7 +106,7 @@ check_prerequisites() {
     # through qemu; provision-host.sh does not install that.
     [[ -e /proc/sys/fs/binfmt_misc/qemu-$(qemu_arch "$ARCH") ]] \
         || die "building a $ARCH image needs qemu binfmt handlers on this host (mount binfmt_misc; apt-get install qemu-user-static binfmt-support)"
-    docker buildx version >/dev/null 2>&1 || die "building a $ARCH image needs docker buildx: run scripts/provision-host.sh"
+    docker buildx version >/dev/null 2>&1 || die "building a $ARCH image needs docker buildx: run scripts/host/provision-host.sh"
 }
 
 bootstrap_rootfs() {
@@ -195,7 +195,7 @@ main() {
     SUITE=${BASE_SUITE:-$(default_suite)}
     case ${1:-} in -h | --help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;; esac
     (($# <= 1)) || die "usage: $0 [IMAGE]"
-    docker info >/dev/null 2>&1 || die "docker engine not reachable: run scripts/provision-host.sh"
+    docker info >/dev/null 2>&1 || die "docker engine not reachable: run scripts/host/provision-host.sh"
 
     local have
     if have=$(docker image inspect -f '{{.Architecture}}' "$IMAGE" 2>/dev/null); then

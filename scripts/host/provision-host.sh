@@ -7,7 +7,7 @@
 # Idempotent: every step first checks and only acts when something is missing,
 # so on a machine where Docker already runs it only checks and reports.
 #
-# Usage: scripts/provision-host.sh [--check]
+# Usage: scripts/host/provision-host.sh [--check]
 #   --check   report only, change nothing; exit 1 when something is missing.
 # Environment:
 #   DOCKER_START_TIMEOUT  seconds to wait for a freshly started dockerd (60)
@@ -45,7 +45,7 @@ may_change() {
 }
 
 # shellcheck source=scripts/lib/apt-sources.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib/apt-sources.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/apt-sources.sh"
 
 apt_has_candidate() {
     local cand

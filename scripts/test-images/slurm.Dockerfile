@@ -1,8 +1,8 @@
 # Helper image for an emulated Slurm cluster in docker containers (tests/hpc, `make test-hpc`):
 # Debian sid's Slurm (slurm-wlm 26.05) + munge on top of the Apptainer helper image, so that
 # compute nodes run Apptainer jobs as user mspass (uid 1000). Not for users.
-# Build (context: scripts/; needs mspass-apptainer:sid from `make apptainer-image`):
-#   DOCKER_BUILDKIT=1 docker build -f scripts/slurm.Dockerfile -t mspass-slurm:sid scripts
+# Build (context: scripts/test-images/; needs mspass-apptainer:sid from `make apptainer-image`):
+#   DOCKER_BUILDKIT=1 docker build -f scripts/test-images/slurm.Dockerfile -t mspass-slurm:sid scripts/test-images
 # No key and no configuration are baked in: tests/hpc/slurm_cluster.py writes slurm.conf,
 # cgroup.conf and one munge key into every container at run time.
 # No "# syntax=" line (no registry here).
