@@ -13,7 +13,7 @@ sys.path.insert(0, str(REPO))
 # the project's FerretDB, also when a benchmark runs outside `make`
 os.environ["PATH"] = f"{REPO / '.build' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
 
-from tests.process.harness import free_ports, ready_state  # noqa: E402
+from tests.support.processes import free_ports, ready_state  # noqa: E402
 from tests.support.wait import wait_until  # noqa: E402
 
 TIMEOUT = 180
@@ -42,7 +42,7 @@ def start_role(args: list[str], env: dict[str, str], out: Path) -> subprocess.Po
 
 
 def wait_ready(proc: subprocess.Popen, env: dict[str, str], timeout: float = TIMEOUT) -> dict:
-    """Wait until the role's state file says it is ready (see tests.process.harness)."""
+    """Wait until the role's state file says it is ready (see tests.support.processes)."""
     def ready() -> dict | None:
         if proc.poll() is not None:
             raise SystemExit(f"{proc.args} exited with code {proc.returncode} before it was ready")

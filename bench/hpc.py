@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import REPO, median  # noqa: E402
 
-from tests.hpc.jobs import prepare_run_dir  # noqa: E402
-from tests.hpc.slurm_cluster import SlurmCluster  # noqa: E402
+from tests.support.hpc_jobs import prepare_run_dir  # noqa: E402
+from tests.support.slurm import SlurmCluster  # noqa: E402
 
 REFERENCE_START_SLEEP = 10.0  # run_mspass.sh: `sleep 10` after starting the db
 REFERENCE_CLEANUP_SLEEP = 5.0 + 15.0  # clean_up_single_node: `sleep 5`, `sleep $MSPASS_SLEEP_TIME`

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import REPO, environment, median, start_role, stop, wait_ready  # noqa: E402
 
-from tests.process.harness import free_ports  # noqa: E402
+from tests.support.processes import free_ports  # noqa: E402
 
 
 def one_round(kind: str, tmp: Path) -> dict[str, float]:

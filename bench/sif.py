@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, median  # noqa: E402
 from image import container_healthy, sh  # noqa: E402
 
-from tests.sif.apptainer_host import run_apptainer_host  # noqa: E402
+from tests.support.apptainer import run_apptainer_host  # noqa: E402
 
 IMAGE = os.environ.get("MSPASS_IMAGE", "mspass:latest")
 # measured inside the node: launch, wait for the ready line, then the health check

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.docker_harness import docker_client, ensure_image, tracked
+from tests.support.containers import docker_client, ensure_image, tracked
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -15,12 +15,12 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from tests.helpers import http_status
+from tests.support.paths import NOTEBOOKS
+from tests.support.prerequisites import http_status
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.cluster
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SECOND = 1_000_000_000
 FAST_HEALTH = {"test": ["CMD", "mspass-role", "health"], "interval": SECOND, "timeout": 5 * SECOND,
                "retries": 2, "start_period": 90 * SECOND}

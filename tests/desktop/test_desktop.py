@@ -10,15 +10,14 @@ import socket
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import http_status
+from tests.support.paths import NOTEBOOKS
+from tests.support.prerequisites import http_status
 
 pytestmark = pytest.mark.desktop
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def desktop(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import require
-from tests.hpc.slurm_cluster import IMAGE, SlurmCluster
+from tests.support.paths import REPO
+from tests.support.prerequisites import require
+from tests.support.slurm import IMAGE, SlurmCluster
 
-REPO = Path(__file__).resolve().parents[2]
 SIF_DIR = Path(os.environ.get("SIF_DIR", REPO / "build"))
 SIF_NAME = os.environ.get("SIF_NAME", "mspass_latest.sif")
 NODES = ["c1", "c2", "c3"]

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from tests.helpers import require
+from tests.support.prerequisites import require
 from tests.hpc.conftest import NODES, SIF_DIR, SIF_NAME
-from tests.hpc.jobs import prepare_run_dir
+from tests.support.hpc_jobs import prepare_run_dir
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.hpc

@@ -1,4 +1,4 @@
-"""Smoke tests of the emulated Slurm cluster (tests/hpc/slurm_cluster.py): the harness that
+"""Smoke tests of the emulated Slurm cluster (tests/support/slurm.py): the harness that
 the HPC tier submits MsPASS job scripts to. One cluster (ctl + c1..c3) serves the module."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import require
+from tests.support.prerequisites import require
 from tests.hpc.conftest import NODES, SIF_DIR, SIF_NAME
-from tests.hpc.slurm_cluster import SlurmCluster
+from tests.support.slurm import SlurmCluster
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.hpc

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.docker_harness import FAST_HEALTH
-from tests.helpers import require
+from tests.support.paths import NOTEBOOKS, REPO
+from tests.support.containers import FAST_HEALTH
+from tests.support.prerequisites import require
 
 pytestmark = pytest.mark.image
 
-REPO = Path(__file__).resolve().parents[2]
-NOTEBOOKS = REPO / "tests" / "notebooks"
 
 
 def test_tini_is_pid_1(containers):

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from tests.helpers import require
-from tests.process.harness import Roles
+from tests.support.prerequisites import require
+from tests.support.processes import Roles
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ import threading
 import pytest
 
 from mspass_roles.settings import mspasspy_version
-from tests.helpers import require
-from tests.process.harness import NOTEBOOKS, mongo
+from tests.support.prerequisites import require
+from tests.support.paths import NOTEBOOKS
+from tests.support.processes import mongo
 
 pytestmark = pytest.mark.process
 

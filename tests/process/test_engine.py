@@ -18,8 +18,8 @@ import pymongo
 import pytest
 from bson import ObjectId
 
-from tests.helpers import require
-from tests.process.harness import Roles
+from tests.support.prerequisites import require
+from tests.support.processes import Roles
 
 pytestmark = pytest.mark.process
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.process.harness import NOTEBOOKS, mongo
+from tests.support.paths import NOTEBOOKS
+from tests.support.processes import mongo
 
 pytestmark = pytest.mark.process
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import http_status
+from tests.support.prerequisites import http_status
 
-from tests.process.harness import NOTEBOOKS
+from tests.support.paths import NOTEBOOKS
 
 pytestmark = pytest.mark.process
 

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from tests.helpers import require
-from tests.process.harness import NOTEBOOKS
+from tests.support.prerequisites import require
+from tests.support.paths import NOTEBOOKS
 
 pytestmark = pytest.mark.process
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from mspass_roles.plan import Plan, Service
 from mspass_roles.probes import TcpProbe
 from mspass_roles.supervisor import Options, Supervisor
-from tests.process.harness import free_ports
-from tests.unit.settings_factory import make
+from tests.support.processes import free_ports
+from tests.support.settings import make
 
 # waits until every port of WAIT answers, records that, then listens on PORT until stopped
 CHILD = """

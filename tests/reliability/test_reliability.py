@@ -8,12 +8,11 @@ container-only bad settings that crashed with a traceback.
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from docker.types import Mount
 
-from tests.docker_harness import FAST_HEALTH, SECOND
+from tests.support.containers import FAST_HEALTH, SECOND
 
 pytestmark = pytest.mark.reliability
 

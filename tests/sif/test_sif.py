@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import require
-from tests.sif.apptainer_host import HELPER, run_apptainer_host
+from tests.support.paths import REPO
+from tests.support.prerequisites import require
+from tests.support.apptainer import HELPER, run_apptainer_host
 
 pytestmark = pytest.mark.sif
 
-REPO = Path(__file__).resolve().parents[2]
 SIF_DIR = Path(os.environ.get("SIF_DIR", REPO / "build"))
 SIF_NAME = os.environ.get("SIF_NAME", "mspass_latest.sif")
 USER = "1000"  # the helper image's non-root user

@@ -8,7 +8,8 @@ import re
 
 from mspass_roles.settings import DEFAULT_PORTS, VARIABLE_NAMES, VARIABLES, Settings, markdown_table
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
+
 README = (REPO / "README.md").read_text()
 
 

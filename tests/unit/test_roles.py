@@ -17,7 +17,7 @@ import pytest
 from mspass_roles.plan import Plan
 from mspass_roles.probes import DaskWorkersProbe, HttpProbe, MongoPingProbe, TcpProbe
 from mspass_roles.roles import Batch, BatchError, attach_plan, build_plan, directories, resolve_batch
-from tests.unit.settings_factory import make
+from tests.support.settings import make
 
 PY = sys.executable
 

@@ -14,7 +14,7 @@ import pytest
 
 from mspass_roles import settings as settings_mod
 from mspass_roles.settings import VARIABLE_NAMES, Address, SettingsError
-from tests.unit.settings_factory import make
+from tests.support.settings import make
 
 # ---------------------------------------------------------------------- helpers
 

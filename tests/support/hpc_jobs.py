@@ -7,7 +7,8 @@ import re
 import shutil
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import NOTEBOOKS, REPO
+
 MSPASS_UID = 1000
 SIF_NAME_DEFAULT = "mspass_latest.sif"
 
@@ -36,7 +37,7 @@ def prepare_run_dir(path: Path, sif_name: str = SIF_NAME_DEFAULT, notebooks=("ro
     (path / "mspass_setup.sh").write_text(edit_template((template / "mspass_setup.sh").read_text(), sif_name))
     shutil.copy(template / "job_script.sh", path)
     for name in notebooks:
-        shutil.copy(REPO / "tests" / "notebooks" / name, path)
+        shutil.copy(NOTEBOOKS / name, path)
     for p in [path, *path.iterdir()]:
         shutil.chown(p, MSPASS_UID, MSPASS_UID)
     return path

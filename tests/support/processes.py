@@ -15,8 +15,6 @@ import pytest
 
 from tests.support.wait import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
-NOTEBOOKS = REPO / "tests" / "notebooks"
 READY_TIMEOUT = 120
 
 

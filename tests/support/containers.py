@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import require
+from tests.support.prerequisites import require
 from tests.support.wait import wait_until
 
 IMAGE = os.environ.get("MSPASS_IMAGE", "mspass:latest")
