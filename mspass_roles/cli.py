@@ -11,6 +11,7 @@ import difflib
 import json
 import os
 import sys
+import time
 
 from . import __version__, probes, state
 from .probes import Probe
@@ -23,7 +24,7 @@ COMMANDS = ("health", "config")
 
 USAGE = f"""\
 usage: {PROG} [ROLE] [--batch FILE [ARGS...]]
-       {PROG} health [--json] | config | --help | --version
+       {PROG} health [--json] [--quick] | config | --help | --version
        {PROG} PROGRAM [ARGS...]
 
 Start the MsPASS services of one role, watch them, and stop them cleanly on
@@ -48,8 +49,9 @@ options:
               services already run, it runs against them.
 
 commands:
-  health      exit 0 when this role's services are ready (container health check);
-              --json prints their state: readiness, addresses, URLs (Jupyter token)
+  health      exit 0 when this role's services are ready; --json prints their state:
+              readiness, addresses, URLs (Jupyter token); --quick uses the supervisor's
+              last recorded answers while recent (the container health check)
   config      print the resolved settings, secrets redacted
   PROGRAM     any other first argument runs as given, with no services (e.g. bash)
 
@@ -170,6 +172,14 @@ def run(role: str | None, args: list[str]) -> int:
     return Supervisor(plan, Options.for_role(settings, plan)).run()
 
 
+def recent(data: dict, now: float) -> bool:
+    """Whether a state's recorded answers still count for `health --quick`: two of the
+    supervisor's check intervals plus a margin for a slow round (a frozen service takes
+    its probe's whole timeout). Without checks (MSPASS_CHECK_INTERVAL=0), never."""
+    interval = float(data.get("check_interval") or 0)
+    return interval > 0 and now - float(data.get("checked_at") or 0) <= 2 * interval + 15
+
+
 def health(args: list[str]) -> int:
     """Exit 0 when every service of this node's role answers its readiness probe.
 
@@ -177,30 +187,40 @@ def health(args: list[str]) -> int:
     HEALTHCHECK does not see: without MSPASS_ROLE, any live role on this node counts.
     With --json, print the state files of those roles with each service's answer: the
     interface for launchers (readiness, addresses, URLs with the Jupyter token).
+    With --quick, report the answers the supervisor recorded at its last check, while they
+    are recent, instead of asking again: the container health check, run every few
+    seconds, then costs a Python start-up, not dask's and pymongo's imports.
     """
-    if args not in ([], ["--json"]):
-        raise Refused([f"unknown option {' '.join(args)!r}; valid: health [--json]"], "invalid arguments")
+    options = set(args)
+    if not options <= {"--json", "--quick"} or len(options) != len(args):
+        raise Refused([f"unknown option {' '.join(args)!r}; valid: health [--json] [--quick]"], "invalid arguments")
     settings = load_settings()
     if os.environ.get("MSPASS_ROLE"):
         running = [d for d in [state.read(state.state_path(settings))] if d]
     else:
         running = state.live_on_node(settings)
     lines = []
+    now = time.time()
     for data in running:
         if not data.get("ready"):
             starting = [s["name"] for s in data["services"] if not s["ready"]] or ["(next service)"]
             lines.append(f"{data['role']}: starting: waiting for {', '.join(starting)}")
             continue
+        recorded = "--quick" in options and recent(data, now)
         for svc in data["services"]:
-            reason = probes.ask(Probe.from_dict(svc["probe"])) if svc.get("probe") else None
-            svc["health"] = "ok" if reason is None else reason
-            lines.append(f"{data['role']} {svc['name']}: {'ok' if reason is None else 'FAILING: ' + reason}")
+            if recorded:
+                answer = svc.get("answer") or "ok"
+            else:
+                reason = probes.ask(Probe.from_dict(svc["probe"])) if svc.get("probe") else None
+                answer = "ok" if reason is None else reason
+            svc["health"] = answer
+            lines.append(f"{data['role']} {svc['name']}: {'ok' if answer == 'ok' else 'FAILING: ' + answer}")
     healthy = bool(running) and all(d.get("ready") and all(s.get("health", "ok") == "ok" for s in d["services"])
                                     for d in running)
     if not running:
         role = settings.role if os.environ.get("MSPASS_ROLE") else "mspass"
         lines.append(f"unhealthy: no running {role} role on {settings.node_name}")
-    if args:
+    if "--json" in options:
         print(json.dumps({"healthy": healthy, "roles": running}, indent=1))
     else:
         print("\n".join(lines))

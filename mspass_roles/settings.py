@@ -192,7 +192,8 @@ VARIABLES = (
     Var("MSPASS_READY_TIMEOUT", "ready_timeout", "how long a started service may take to become ready, seconds",
         "180", "seconds"),
     Var("MSPASS_CHECK_INTERVAL", "check_interval", "seconds between the supervisor's checks that its running "
-        "services still answer (a warning when one stops answering); 0: no checks", "30", "seconds0"),
+        "services still answer (a warning when one stops answering; `health --quick` reports these answers); "
+        "0: no checks", "10", "seconds0"),
     Var("MSPASS_STOP_TIMEOUT", "stop_timeout", "grace period for the database to shut down, seconds", "60",
         "seconds", roles=DB_ROLES),
     Var("MSPASS_HOME", "mspass_home", "MsPASS's data (schema YAML in data/yaml); exported to every service",

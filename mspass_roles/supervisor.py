@@ -145,6 +145,8 @@ class _Child:
         self.ready = False
         #: since when the monitor finds it not answering
         self.failing_since: float | None = None
+        #: its last answer to its readiness question ("ok" or the reason), for the state file
+        self.answer = ""
 
 
 class Supervisor:
@@ -159,6 +161,8 @@ class Supervisor:
         self.lock = threading.Lock()  # children, the state file and output, shared by start threads
         #: work for the main thread from the start threads (None: one of them finished)
         self.requests: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        #: when every service last answered its readiness question (time.time(); 0: never)
+        self.checked_at = 0.0
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.state_file = options.state_file
@@ -267,6 +271,7 @@ class Supervisor:
             return self._report_death(dead[0])
         if not self.plan.services[-1].main:
             self.say(f"ready: {', '.join(self.plan.names())} ({self._elapsed(self.t0)})")
+        self.checked_at = time.time()  # each one has just answered its probe
         self._write_state(ready=True)
         return None
 
@@ -364,6 +369,7 @@ class Supervisor:
             self._show_tail(child)
             return 1
         child.ready = True
+        child.answer = "ok"
         self._write_state(ready=False)
         if service.on_ready:
             self._note(service.on_ready())
@@ -411,12 +417,16 @@ class Supervisor:
                 for child in list(self.children):
                     if not self.stopping.is_set():
                         self._check(child)
+                if not self.stopping.is_set():  # the answers, for `mspass-role health --quick`
+                    self.checked_at = time.time()
+                    self._write_state(ready=True)
                 next_check = time.monotonic() + interval
 
     def _check(self, child: _Child) -> None:
         if child.service.probe is None or child.proc.poll() is not None:
             return  # a dead child is the watch loop's business
         reason = ask(child.service.probe)
+        child.answer = "ok" if reason is None else reason
         if reason is None and child.failing_since is not None:
             self.say(f"{child.service.name} answers again (after {self._elapsed(child.failing_since)})")
             child.failing_since = None
@@ -489,6 +499,9 @@ class Supervisor:
             "pid": os.getpid(),
             "ready": ready,
             "batch": bool(self.plan.services and self.plan.services[-1].main),
+            # the supervisor's own checks: `health --quick` reports these while they are recent
+            "checked_at": self.checked_at,
+            "check_interval": self.options.check_interval,
             "services": [
                 {
                     "name": c.service.name,
@@ -497,6 +510,7 @@ class Supervisor:
                     "summary": c.service.summary,
                     "probe": c.service.probe.to_dict() if c.service.probe else None,
                     "urls": c.service.urls,
+                    "answer": c.answer,
                 }
                 for c in self.children
             ],

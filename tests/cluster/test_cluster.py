@@ -21,9 +21,6 @@ from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.cluster
 
-SECOND = 1_000_000_000
-FAST_HEALTH = {"test": ["CMD", "mspass-role", "health"], "interval": SECOND, "timeout": 5 * SECOND,
-               "retries": 2, "start_period": 90 * SECOND}
 
 
 @dataclass
@@ -44,7 +41,7 @@ def cluster(containers, tmp_path) -> Cluster:
     net = containers.network()
     work = tmp_path / "shared"
     shutil.copytree(NOTEBOOKS, work)
-    run = {"network": net, "volumes": {str(work): {"bind": "/home", "mode": "rw"}}, "healthcheck": FAST_HEALTH}
+    run = {"network": net, "volumes": {str(work): {"bind": "/home", "mode": "rw"}}}  # the image's own health check
     db = containers.run("db", environment={"MSPASS_ROLE": "db"}, **run)
     scheduler = containers.run("scheduler", environment={"MSPASS_ROLE": "scheduler"}, **run)
     workers = [containers.run(name, environment={"MSPASS_ROLE": "worker", "MSPASS_SCHEDULER_ADDRESS": "scheduler"},
@@ -160,7 +157,7 @@ def test_spark_cluster_of_role_containers(containers, tmp_path):
     work = tmp_path / "shared"
     shutil.copytree(NOTEBOOKS, work)
     spark = {"MSPASS_SCHEDULER": "spark", "SPARK_WORKER_CORES": "1", "SPARK_WORKER_MEMORY": "1g"}
-    run = {"network": net, "volumes": {str(work): {"bind": "/home", "mode": "rw"}}, "healthcheck": FAST_HEALTH}
+    run = {"network": net, "volumes": {str(work): {"bind": "/home", "mode": "rw"}}}  # the image's own health check
     nodes = [containers.run("db", environment={"MSPASS_ROLE": "db"}, **run),
              containers.run("scheduler", environment={"MSPASS_ROLE": "scheduler", **spark}, **run)]
     nodes += [containers.run(name, environment={"MSPASS_ROLE": "worker", "MSPASS_SCHEDULER_ADDRESS": "scheduler",

@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.paths import NOTEBOOKS
 from tests.support.processes import mongo
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.process
 
@@ -61,6 +62,45 @@ def test_health_answers_when_the_scheduler_is_frozen(roles):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "worker worker: FAILING: no answer within" in result.stdout
     scheduler.wait_for(r"scheduler answers again \(after [\d.]+ s\)", 30)
+
+
+def test_health_quick_reports_the_supervisors_recorded_answers(roles):
+    """`health --quick`, the container health check, reports what the supervisor found at
+    its last check (while recent) and asks nothing itself; plain `health` asks again."""
+    env = {**roles.env, "MSPASS_ROLE": "scheduler", "MSPASS_NODE_NAME": "s2"}
+    scheduler = roles.start("scheduler", "scheduler", MSPASS_NODE_NAME="s2", MSPASS_CHECK_INTERVAL="2")
+    scheduler.wait_ready()
+    health = [sys.executable, "-m", "mspass_roles", "health"]
+
+    def quick() -> subprocess.CompletedProcess:
+        return subprocess.run([*health, "--quick"], env=env, capture_output=True, text=True, timeout=60)
+
+    assert quick().returncode == 0
+    pid = service_pid(roles, "scheduler", "s2", "scheduler")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        # recorded at the supervisor's next check, within 2 s and the probe's timeout
+        failing = wait_until(lambda: quick() if quick().returncode == 1 else None, 60, "health --quick failing",
+                             interval=0.5)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert "scheduler scheduler: FAILING: " in failing.stdout, failing.stdout
+    wait_until(lambda: quick().returncode == 0, 60, "health --quick ok again", interval=0.5)
+
+
+def test_health_quick_does_not_ask_while_the_recorded_answers_are_recent(roles):
+    env = {**roles.env, "MSPASS_ROLE": "scheduler", "MSPASS_NODE_NAME": "s3"}
+    roles.start("scheduler", "scheduler", MSPASS_NODE_NAME="s3", MSPASS_CHECK_INTERVAL="600").wait_ready()
+    health = [sys.executable, "-m", "mspass_roles", "health"]
+    pid = service_pid(roles, "scheduler", "s3", "scheduler")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        quick = subprocess.run([*health, "--quick"], env=env, capture_output=True, text=True, timeout=60)
+        live = subprocess.run(health, env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert quick.returncode == 0 and "scheduler scheduler: ok" in quick.stdout  # the answer at ready
+    assert live.returncode == 1 and "FAILING" in live.stdout
 
 
 def test_worker_waits_for_a_late_scheduler(roles):
