@@ -266,9 +266,10 @@ class Supervisor:
         real = [code for code in codes if code != _ABORTED]
         if real:
             return real[0]
-        dead = [c for c in self.children if c.proc.poll() is not None]
-        if dead:  # died after it was ready, while another one was starting
-            return self._report_death(dead[0])
+        if any(c.proc.poll() is not None for c in self.children):
+            # one ended while others were starting: a batch run that finished (its code), or
+            # a service that died after it was ready (reported as such)
+            return self._watch()
         if not self.plan.services[-1].main:
             self.say(f"ready: {', '.join(self.plan.names())} ({self._elapsed(self.t0)})")
         self.checked_at = time.time()  # each one has just answered its probe

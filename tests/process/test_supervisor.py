@@ -79,3 +79,17 @@ def test_the_first_failure_ends_the_start_and_is_the_only_error_reported(tmp_pat
     assert errors == ["mspass test: ERROR: broken exited unexpectedly with code 3"], out
     assert not (tmp_path / "waiter.started").exists()
     assert "waiter stopped" in out  # started, never ready, stopped all the same
+
+
+def test_a_batch_run_that_ends_while_others_start_ends_the_role_with_its_code(tmp_path):
+    """A main service that exits before the others are ready is a finished run, not a death
+    (a quick script could exit before the supervisor looked: the role then failed with 1)."""
+    a, never = free_ports(2)
+    for argv, expected in (([sys.executable, "-c", "pass"], 0), ([sys.executable, "-c", "raise SystemExit(3)"], 3)):
+        plan = Plan(role="test", services=[
+            child("waiting", a, tmp_path, never),  # never ready: waits for a port nobody opens
+            Service(name="batch", argv=argv, main=True),
+        ])
+        code, out = run(plan, tmp_path)
+        assert code == expected, out
+        assert "ERROR" not in out and f"batch {'finished' if expected == 0 else 'failed'} (exit code {expected}" in out
