@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import NOTEBOOKS, REPO
+from mspass_roles.settings import DEFAULT_PORTS
 from tests.support.containers import FAST_HEALTH
+from tests.support.paths import NOTEBOOKS, REPO
 from tests.support.prerequisites import require
 
 pytestmark = pytest.mark.image
@@ -56,9 +57,9 @@ def test_labels(image):
     assert labels["io.mspass.db-engine"] in ("mongodb", "ferretdb")
     assert re.fullmatch(r"\d+(\.\d+)+|none", labels["io.mspass.mspasspy-version"])
     datetime.strptime(labels["org.opencontainers.image.created"], "%Y-%m-%dT%H:%M:%SZ")
-    assert image.attrs["Config"]["Healthcheck"]["Test"] == ["CMD", "mspass-role", "health"]
+    assert image.attrs["Config"]["Healthcheck"]["Test"] == ["CMD", "mspass-role", "health", "--quick"]
     exposed = set(image.attrs["Config"]["ExposedPorts"])
-    assert {"8888/tcp", "8786/tcp", "8787/tcp", "27017/tcp", "7077/tcp"} <= exposed
+    assert exposed == {f"{port}/tcp" for port in DEFAULT_PORTS.values()}
 
 
 def test_mspasspy_is_installed_without_its_compilers(containers, image):
