@@ -309,10 +309,8 @@ class Supervisor:
             if reason is None:
                 self.say(f"{service.name}: found {need.describe()} after {self._elapsed(since)}")
                 continue
-            if self.signal_received is not None or self.failed.is_set():
-                return _ABORTED
-            if any(c.proc.poll() is not None for c in list(self.children)):
-                return _ABORTED  # the dead one's own thread says so
+            if self._abort_reason() is not None:
+                return _ABORTED  # a stop, or another service failed or died: reported once, elsewhere
             self.say(f"ERROR: {service.name} cannot start: no {need.describe()} after "
                      f"{self._elapsed(since)} ({reason}); check that service and MSPASS_WAIT_TIMEOUT")
             return 1
@@ -362,10 +360,8 @@ class Supervisor:
         if reason is not None:
             if proc.poll() is not None:
                 return self._report_death(child)
-            if self.signal_received is not None or self.failed.is_set():
-                return _ABORTED
-            if any(c.proc.poll() is not None for c in list(self.children)):
-                return _ABORTED  # another service died: its own thread reports it
+            if self._abort_reason() is not None:
+                return _ABORTED  # a stop, or another service failed or died: reported once, elsewhere
             self.say(f"ERROR: {service.name} not ready after {self._elapsed(since)}: {reason}")
             self._show_tail(child)
             return 1
