@@ -134,31 +134,46 @@ class MongoPingProbe(Probe):
 
 @dataclass
 class DaskWorkersProbe(Probe):
-    """`count` workers named `name` (or `name-N`) are registered with the scheduler."""
+    """`count` workers named `name` (or `name-N`) are registered with the scheduler.
+
+    With `dashboard` (the scheduler's dashboard URL, known when the same plan runs the
+    scheduler), the scheduler's identity is read from its JSON route: no dask client in
+    the supervisor, whose import and connection cost a second of CPU while the services
+    it starts need it (`all` on two cores)."""
 
     kind: ClassVar[str] = "dask-workers"
     scheduler: str
     name: str
     count: int = 1
     timeout: float = 5.0
+    dashboard: str = ""
 
     def check(self) -> str | None:
-        from distributed import Client
-
         # a scheduler not yet listening answers at once; Client would retry for `timeout`
         host, _, port = self.scheduler.removeprefix("tcp://").rpartition(":")
         refused = TcpProbe(host.strip("[]"), int(port), self.timeout).check()
         if refused:
             return f"scheduler {self.scheduler}: {refused}"
         try:
-            with Client(self.scheduler, timeout=self.timeout, set_as_default=False) as client:
-                names = [str(w.get("name")) for w in client.scheduler_info(n_workers=-1)["workers"].values()]
-        except (OSError, TimeoutError) as err:
-            return f"scheduler {self.scheduler}: {err}"
+            names = self._names_from_dashboard() if self.dashboard else self._names_from_client()
+        except (OSError, TimeoutError, ValueError, KeyError) as err:
+            return f"scheduler {self.scheduler}: {getattr(err, 'reason', err)}"
         mine = [n for n in names if n == self.name or re.fullmatch(re.escape(self.name) + r"-\d+", n)]
         if len(mine) < self.count:
             return f"{len(mine)} of {self.count} worker(s) named {self.name!r} registered with {self.scheduler}"
         return None
+
+    def _names_from_client(self) -> list[str]:
+        from distributed import Client
+
+        with Client(self.scheduler, timeout=self.timeout, set_as_default=False) as client:
+            return [str(w.get("name")) for w in client.scheduler_info(n_workers=-1)["workers"].values()]
+
+    def _names_from_dashboard(self) -> list[str]:
+        url = f"{self.dashboard}/json/identity.json"
+        with urllib.request.urlopen(url, timeout=self.timeout) as resp:  # noqa: S310 - our own URL
+            identity = json.load(resp)
+        return [str(w.get("name")) for w in identity["workers"].values()]
 
     def describe(self) -> str:
         return f"{self.count} worker(s) {self.name!r} registered with {self.scheduler}"

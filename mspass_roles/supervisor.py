@@ -355,7 +355,7 @@ class Supervisor:
             if service.main:
                 self.say(f"running {service.summary or service.name}")
             return None
-        reason = wait_until(service.probe, since + self.options.ready_timeout, max_interval=0.5,
+        reason = wait_until(service.probe, since + self.options.ready_timeout, max_interval=0.2,
                             abort=self._abort_reason)
         if reason is not None:
             if proc.poll() is not None:

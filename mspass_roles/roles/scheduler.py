@@ -14,12 +14,18 @@ def services(s: Settings) -> list[Service]:
     return [spark_master(s)] if s.scheduler == "spark" else [dask_scheduler(s)]
 
 
+def dashboard_url(s: Settings) -> str:
+    """The dask dashboard as reached on this node (see dask_scheduler for IPv6)."""
+    ipv6 = ":" in s.bind_address
+    return f"http://{'127.0.0.1:' + str(s.dask_dashboard_port) if ipv6 else s.local_hostport(s.dask_dashboard_port)}"
+
+
 def dask_scheduler(s: Settings) -> Service:
     # dask parses the dashboard address by splitting on ':', so it cannot name an IPv6
     # address; given the port alone it listens on every IPv4 interface
     ipv6 = ":" in s.bind_address
     dashboard = f":{s.dask_dashboard_port}" if s.binds_all or ipv6 else s.bind_hostport(s.dask_dashboard_port)
-    dashboard_local = f"127.0.0.1:{s.dask_dashboard_port}" if ipv6 else s.local_hostport(s.dask_dashboard_port)
+    local = dashboard_url(s)
     argv = [sys.executable, "-m", "dask", "scheduler",
             "--port", str(s.dask_scheduler_port),
             "--dashboard-address", dashboard]
@@ -28,12 +34,12 @@ def dask_scheduler(s: Settings) -> Service:
     return Service(
         name="scheduler",
         argv=argv,
-        probe=HttpProbe(f"http://{dashboard_local}/health", expect="ok"),
+        probe=HttpProbe(f"{local}/health", expect="ok"),
         log=s.log_dir / f"scheduler-{s.node_name}.log",
         cwd=s.work_dir,
         summary=f"dask on {s.bind_hostport(s.dask_scheduler_port)}, dashboard "
-                f"http://{dashboard_local}/status",
-        urls={"dashboard": f"http://{dashboard_local}/status"},
+                f"{local}/status",
+        urls={"dashboard": f"{local}/status"},
     )
 
 

@@ -10,14 +10,15 @@ from ..probes import DaskWorkersProbe, HttpProbe, TcpProbe
 from ..settings import Settings
 
 
-def services(s: Settings, *, wait: bool = True) -> list[Service]:
+def services(s: Settings, *, wait: bool = True, dashboard: str = "") -> list[Service]:
     """`wait`: a dask worker starts once its scheduler's port answers (and says so while it
     waits); without, at once: it connects when its scheduler comes up. A Spark worker always
-    waits: it retries its registration only every 5 to 15 s."""
-    return [spark_worker(s)] if s.scheduler == "spark" else [dask_worker(s, wait=wait)]
+    waits: it retries its registration only every 5 to 15 s. `dashboard`: the scheduler's
+    dashboard URL when the same plan runs it (the readiness probe reads it there)."""
+    return [spark_worker(s)] if s.scheduler == "spark" else [dask_worker(s, wait=wait, dashboard=dashboard)]
 
 
-def dask_worker(s: Settings, *, wait: bool = True) -> Service:
+def dask_worker(s: Settings, *, wait: bool = True, dashboard: str = "") -> Service:
     addr = s.scheduler_address
     assert addr is not None, "settings require a scheduler address for workers"
     user = s.worker_args
@@ -48,7 +49,7 @@ def dask_worker(s: Settings, *, wait: bool = True) -> Service:
         name="worker",
         argv=argv,
         needs=[TcpProbe(addr.host, addr.port)] if wait else [],
-        probe=DaskWorkersProbe(f"tcp://{addr.hostport}", name, count),
+        probe=DaskWorkersProbe(f"tcp://{addr.hostport}", name, count, dashboard=dashboard),
         log=s.log_dir / f"worker-{s.node_name}.log",
         cwd=s.worker_dir,
         summary=f"{count} dask worker process(es) {name!r} registered with tcp://{addr.hostport}",

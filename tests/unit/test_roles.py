@@ -599,6 +599,13 @@ def test_role_all_services_use_this_host(tmp_path):
     assert jup.env["DASK_SCHEDULER_ADDRESS"] == "tcp://127.0.0.1:8786"
 
 
+def test_role_all_asks_its_own_scheduler_dashboard_for_the_worker(tmp_path):
+    db, sched, wrk, jup = build_plan(make(tmp_path)).services
+    assert sched.probe.url == "http://127.0.0.1:8787/health"
+    # the same dashboard: no dask client in the supervisor
+    assert wrk.probe == DaskWorkersProbe("tcp://127.0.0.1:8786", "node1", 1, dashboard="http://127.0.0.1:8787")
+
+
 def test_dbmanager_not_implemented(tmp_path):
     s = make(tmp_path, role="dbmanager", found=("mongod",), MSPASS_SHARD_LIST="rs0/h0:27017")
     with pytest.raises(NotImplementedError, match="MSPASS_ROLE='dbmanager'"):
