@@ -116,8 +116,10 @@ class MongoPingProbe(Probe):
         ms = int(self.timeout * 1000)
         try:
             # one server: ask it, whatever replica set it may belong to; several: any of them
+            # (pymongo refuses directConnection=None: the option is given only when it applies)
+            direct = {"directConnection": True} if single else {}
             with pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
-                                     socketTimeoutMS=ms, directConnection=single or None) as client:
+                                     socketTimeoutMS=ms, **direct) as client:
                 client.admin.command("ping")
                 if self.write:
                     client[HEALTH_DATABASE]["probe"].update_one(
