@@ -509,7 +509,8 @@ class Supervisor:
                     "urls": c.service.urls,
                     "answer": c.answer,
                 }
-                for c in self.children
+                # in plan order, however the side-by-side start went
+                for c in sorted(self.children, key=lambda c: self.plan.services.index(c.service))
             ],
         }
 

@@ -123,3 +123,21 @@ def test_all_in_one_on_ipv6_loopback(roles):
     run = roles.start("all", "all", "--batch", str(NOTEBOOKS / "roundtrip.py"), "7", MSPASS_BIND_ADDRESS="::1")
     assert run.wait_exit() == 0, run.output()
     assert "script ok: 7 documents" in run.output() and "tcp://[::1]:" in run.output()
+
+
+def test_interactive_all_in_one_states_every_service_and_stops_in_reverse(roles):
+    """The state file is what launchers read: every service ready with its answer, the
+    user's URLs (token included); SIGTERM stops them in reverse plan order, the db last."""
+    services = roles.start("all", "all", MSPASS_JUPYTER_TOKEN="t0ken-for-the-state-file")
+    state = services.wait_ready()
+    assert [s["name"] for s in state["services"]] == ["db", "scheduler", "worker", "jupyter"]
+    assert all(s["ready"] and s["answer"] == "ok" for s in state["services"]), state
+    urls = {k: v for s in state["services"] for k, v in s.get("urls", {}).items()}
+    assert urls["jupyter"] == f"http://127.0.0.1:{roles.env['JUPYTER_PORT']}/lab?token=t0ken-for-the-state-file"
+    assert urls["dashboard"] == f"http://127.0.0.1:{roles.env['DASK_DASHBOARD_PORT']}/status"
+
+    services.signal(signal.SIGTERM)
+    assert services.wait_exit(90) == 0, services.output()
+    out = services.output()
+    stopped = [out.index(f"{name} stopped") for name in ("jupyter", "worker", "scheduler", "db")]
+    assert stopped == sorted(stopped), out

@@ -7,7 +7,10 @@ One db, one dask scheduler and one worker role with two worker processes serve t
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -182,3 +185,23 @@ def test_role_state_finds_the_ready_worker_role(cluster):
 def test_role_state_says_how_many_roles_are_ready(cluster):
     reason = ask(RoleStateProbe(cluster.env["MSPASS_RUN_DIR"], "worker", 2))
     assert reason == "1 of 2 worker role(s) ready"
+
+
+# ------------------------------------------------------------- the same probes in health
+
+
+@pytest.mark.parametrize("role,node,services", [
+    ("db", "db", ["db"]),
+    ("scheduler", "scheduler", ["scheduler"]),
+    ("worker", "w", ["worker"]),
+])
+def test_health_of_each_running_role_asks_its_plans_probes(cluster, role, node, services):
+    env = {**cluster.env, "MSPASS_ROLE": role, "MSPASS_NODE_NAME": node, "MSPASS_SCHEDULER_ADDRESS": "127.0.0.1"}
+    result = subprocess.run([sys.executable, "-m", "mspass_roles", "health", "--json"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = json.loads(result.stdout)
+    assert found["healthy"] is True
+    [state] = found["roles"]
+    assert [s["name"] for s in state["services"]] == services
+    assert all(s["health"] == "ok" for s in state["services"]), state
