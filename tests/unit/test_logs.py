@@ -186,6 +186,7 @@ def test_a_note_after_an_unterminated_line_starts_a_new_line(tmp_path):
 def test_invalid_utf8_and_a_partial_last_line_are_kept_as_bytes(tmp_path):
     log = ServiceLog(tmp_path / "db.log")
     run(log, r"import sys; sys.stdout.buffer.write(b'ok\n\xff\xfe bad \xc3\x28\nno newline \xe2\x82')")
+    assert log.wait(5)  # as the supervisor does: the child's last bytes are in before a note
     log.note("=== exited")
     log.close()
     assert log.path.read_bytes() == b"ok\n\xff\xfe bad \xc3\x28\nno newline \xe2\x82\n=== exited\n"
