@@ -167,7 +167,8 @@ VARIABLES = (
     Var("MSPASS_DB_SYNC_INTERVAL", "db_sync_interval", "MSPASS_DB_PATH=tmp: seconds between copies of the live "
         "database to MSPASS_DB_DIR (the most a crash can lose); 0: only on shutdown", "300", "seconds0",
         roles=DB_ROLES),
-    Var("MSPASS_WORKER_ARG", "worker_args", "extra `dask worker` arguments, shell-quoted", kind="rule",
+    Var("MSPASS_WORKER_ARG", "worker_args", "extra `dask worker` arguments, shell-quoted; they win over "
+        "ours (e.g. `--dashboard`: the worker's own dashboard is off by default)", kind="rule",
         roles=WORKER_ROLES, show=lambda args: shlex.join(args.argv)),
     Var("MSPASS_DASK_WORKER_MEMORY_LIMIT", "memory_limit", "worker --memory-limit (0: none); "
         "a --memory-limit in MSPASS_WORKER_ARG wins", "0", "rule", roles=WORKER_ROLES),

@@ -153,13 +153,14 @@ def jupyter_service(s: Settings, *, wait: bool = True) -> Service:
     token = s.jupyter_token or ("" if s.jupyter_password else secrets.token_urlsafe(24))
 
     def write_config() -> None:
-        from jupyter_server.auth import passwd
-
         private.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(private, 0o700)
         # PasswordIdentityProvider is jupyter_server's default identity provider
         identity = {"token": token}
         if s.jupyter_password:
+            # imported only here: a quarter second of CPU while the other services start
+            from jupyter_server.auth import passwd
+
             identity["hashed_password"] = passwd(s.jupyter_password)
         cfg = {
             "ServerApp": {

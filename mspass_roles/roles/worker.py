@@ -41,6 +41,10 @@ def dask_worker(s: Settings, *, wait: bool = True, dashboard: str = "") -> Servi
         argv += ["--death-timeout", f"{s.wait_timeout:g}"]
     if not s.binds_all and not user.has("--host") and not user.has("--listen-address"):
         argv += ["--host", s.bind_url_host]
+    if not any(user.has(o) for o in ("--dashboard", "--no-dashboard", "--dashboard-address")):
+        # its own dashboard listens on a random port nobody publishes or tunnels (the
+        # scheduler's is the one users open) and imports bokeh: ~1 s of CPU per process
+        argv += ["--no-dashboard"]
     if not user.has("--nthreads") and nworkers.isdigit():
         # dask misses CPU quotas on some cgroup v1 layouts (docker --cpus): size threads ourselves
         argv += ["--nthreads", str(max(1, resources.cpu_count() // count))]

@@ -277,6 +277,20 @@ def test_worker_user_args_appended(tmp_path):
     assert argv[-4:] == ["--nthreads", "2", "--resources", "GPU=1 MEM=2"]
 
 
+@pytest.mark.parametrize("arg,dashboard", [
+    ("", ["--no-dashboard"]),  # unreachable on its random port, and a second of CPU to start
+    ("--dashboard", []),
+    ("--dashboard-address :8790", []),
+    ("--no-dashboard", []),
+])
+def test_worker_dashboard_off_unless_asked_for(tmp_path, arg, dashboard):
+    s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched", MSPASS_WORKER_ARG=arg)
+    argv = only(build_plan(s)).argv
+    ours = argv[:len(argv) - len(arg.split())] if arg else argv
+    assert [a for a in ours if a.startswith("--") and "dashboard" in a] == dashboard
+    assert argv.count("--no-dashboard") <= 1
+
+
 @pytest.mark.parametrize("arg", ["--memory-limit 2GB", "--memory-limit=2GB"])
 def test_worker_memory_limit_from_worker_arg_wins(tmp_path, arg):
     s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched", MSPASS_WORKER_ARG=arg,
