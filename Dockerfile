@@ -93,7 +93,7 @@ RUN set -eux; \
     mkdir -p /usr/share/man/man1; \
     apt-get update; \
     apt-get install -y --no-install-recommends \
-        python3 python3-venv tini openjdk-17-jre-headless ca-certificates procps; \
+        python3 python3-venv tini openjdk-17-jre-headless ca-certificates procps patch; \
     rm -rf /var/lib/apt/lists/*
 ARG PIP_INDEX_URL
 # Only what decides the dependencies: a stub package and README stand in for the code and
@@ -110,6 +110,9 @@ RUN --mount=type=secret,id=ca \
     pip install --disable-pip-version-check -c /src/constraints.txt "/src[spark]"; \
     pip uninstall -y mspass-roles; \
     rm -rf /src
+# upstream fixes to installed packages, each explained in its patch (Jupyter's start-up)
+COPY scripts/build/python/ /opt/mspass/python-patches/
+RUN /opt/mspass/python-patches/apply-patches.sh python3 && rm -rf /opt/mspass/python-patches
 
 # ------------------------------------------------------------------ MsPASS itself
 FROM python AS mspasspy

@@ -72,13 +72,14 @@ install: $(BIN)/.installed $(FERRETDB) ## virtualenv with mspass_roles and mspas
 
 # mspasspy comes from `make wheel`: Docker builds it once, for the image too (a manylinux
 # wheel with its libraries inside, so any Linux host with glibc >= 2.35 runs it)
-$(BIN)/.installed: pyproject.toml constraints.txt $(MSPASSPY_WHEEL)
+$(BIN)/.installed: pyproject.toml constraints.txt $(MSPASSPY_WHEEL) $(wildcard scripts/build/python/patches/*/*.patch)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[spark,launchers,test]' \
 	    $(if $(MSPASSPY_WHEEL),$(WHEEL_DIR)/mspasspy-$(MSPASS_VERSION)-*.whl)
 	# a rebuilt wheel keeps its version number: pip would keep the old build without this
 	$(if $(MSPASSPY_WHEEL),$(BIN)/pip install --quiet --no-deps --force-reinstall $(WHEEL_DIR)/mspasspy-$(MSPASS_VERSION)-*.whl)
 	$(if $(MSPASSPY_WHEEL),,$(BIN)/pip uninstall --quiet -y mspasspy)
+	scripts/build/python/apply-patches.sh $(BIN)/python
 	touch $@
 
 $(FERRETDB): scripts/build/ferretdb/build-ferretdb.sh $(wildcard scripts/build/ferretdb/patches/*/*.patch)
