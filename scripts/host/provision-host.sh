@@ -2,7 +2,8 @@
 # Make a Debian host ready to build and run the project's docker images:
 #   1. a running Docker engine (Debian's docker.io when none is installed),
 #   2. a docker CLI with buildx, and a working BuildKit build,
-#   3. debootstrap (to make the local base image, see make-base-image.sh).
+#   3. Compose v2 (`docker compose`),
+#   4. debootstrap (to make the local base image, see make-base-image.sh).
 #
 # Idempotent: every step first checks and only acts when something is missing,
 # so on a machine where Docker already runs it only checks and reports.
@@ -197,6 +198,21 @@ EOF
     (cd "$dest" && apt-get "${apt_opts[@]}" download "$pkg" >/dev/null)
 }
 
+# Install one package from Debian sid (a docker CLI plugin: it only needs libc); print
+# the .deb's name. dpkg -i installs exactly this file and never fetches dependencies.
+install_sid_deb() {
+    local pkg=$1 dest=$WORK_DIR/debs deb
+    mkdir -p "$dest"
+    say "downloading $pkg from Debian sid (this package only)" >&2
+    fetch_sid_deb "$pkg" "$dest"
+    deb=$(printf '%s\n' "$dest/${pkg}"_*.deb)
+    if ! dpkg -i "$deb" >/dev/null; then
+        dpkg -r "$pkg" >/dev/null 2>&1 || true
+        die "could not install $(basename "$deb") (unmet dependencies?)"
+    fi
+    basename "$deb"
+}
+
 # Smoke test: a BuildKit build exporting to a local directory, so that it
 # leaves no image behind and needs no base image.
 buildkit_smoke_test() {
@@ -214,7 +230,7 @@ buildkit_smoke_test() {
 }
 
 step_buildx() {
-    local docker_bin dest deb
+    local docker_bin deb
     docker_bin=$(command -v docker || true)
     [[ -n $docker_bin ]] || { may_change "no docker CLI on PATH" || true; return; }
     if docker buildx version >/dev/null 2>&1; then
@@ -223,18 +239,9 @@ step_buildx() {
         die "docker-buildx is installed but '$docker_bin buildx version' fails"
     elif may_change "'$docker_bin buildx' does not work"; then
         # Debian bookworm has no docker-buildx; sid's only needs libc >= 2.34.
-        dest=$WORK_DIR/debs
-        mkdir -p "$dest"
-        say "downloading docker-buildx from Debian sid (this package only)"
-        fetch_sid_deb docker-buildx "$dest"
-        deb=$(printf '%s\n' "$dest"/docker-buildx_*.deb)
-        # dpkg -i installs exactly this file and never fetches dependencies.
-        if ! dpkg -i "$deb" >/dev/null; then
-            dpkg -r docker-buildx >/dev/null 2>&1 || true
-            die "could not install $(basename "$deb") (unmet dependencies?)"
-        fi
+        deb=$(install_sid_deb docker-buildx)
         docker buildx version >/dev/null 2>&1 || die "'$docker_bin buildx version' fails after installing docker-buildx"
-        say "buildx: installed $(basename "$deb") ($docker_bin buildx $(docker buildx version | awk '{print $2; exit}'))"
+        say "buildx: installed $deb ($docker_bin buildx $(docker buildx version | awk '{print $2; exit}'))"
     else
         return 0
     fi
@@ -247,6 +254,20 @@ step_buildx() {
         MISSING=1
     else
         die "a BuildKit build with $docker_bin fails"
+    fi
+}
+
+step_compose() {
+    local docker_bin deb
+    docker_bin=$(command -v docker || true)
+    [[ -n $docker_bin ]] || return 0 # reported by step_buildx
+    if docker compose version >/dev/null 2>&1; then
+        say "compose: OK ($docker_bin compose $(docker compose version --short))"
+    elif may_change "'$docker_bin compose' (Compose v2) does not work"; then
+        # bookworm's docker-compose is v1 (1.29, another CLI); sid's is the v2 CLI plugin
+        deb=$(install_sid_deb docker-compose)
+        docker compose version >/dev/null 2>&1 || die "'$docker_bin compose version' fails after installing docker-compose"
+        say "compose: installed $deb ($docker_bin compose $(docker compose version --short))"
     fi
 }
 
@@ -274,6 +295,7 @@ main() {
     WORK_DIR=$(mktemp -d) # scratch space for downloads and the smoke test
     step_engine
     step_buildx
+    step_compose
     step_debootstrap
     if ((MISSING)); then
         say "check: something is missing (run without --check to fix it)"
