@@ -149,10 +149,13 @@ def run(role: str | None, args: list[str]) -> int:
             check_batch_role(settings)  # before looking for the file: the more basic mistake
         batch = resolve_batch(batch_file, batch_args, settings) if batch_file else None
         running = state.read(state_file)
-        if batch and settings.role == "all" and running and running.get("ready") and not running.get("batch"):
+        # `docker exec` into a running all-in-one or Jupyter frontend (docker compose exec
+        # frontend ...): run the file with the services that role uses, not a second role
+        if batch and settings.role in ("all", "frontend") and running and running.get("ready") \
+                and not running.get("batch"):
             plan = attach_plan(settings, batch)
-            print(f"mspass all: services already run here (pid {running['pid']}); running the batch file "
-                  "against them", flush=True)
+            print(f"mspass {settings.role}: services already run here (pid {running['pid']}); running the "
+                  "batch file against them", flush=True)
         elif running:
             raise BatchError(already_runs(settings, f" (pid {running['pid']})"))
         else:

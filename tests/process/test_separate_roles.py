@@ -87,3 +87,17 @@ def test_password_login_uses_a_hashed_password(roles):
     text = config.read_text()
     assert "correct horse" not in text and "argon2" in text
     assert config.stat().st_mode & 0o777 == 0o600
+
+
+def test_batch_in_a_running_frontend_uses_its_services(roles):
+    """`docker compose exec frontend mspass-role --batch FILE`: the file runs against the
+    cluster the Jupyter frontend uses, and Jupyter keeps running."""
+    start_services(roles, workers=("worker1",))
+    frontend = roles.start("frontend", "frontend", **frontend_env(roles))
+    frontend.wait_ready()
+    run = roles.start("exec-batch", "--batch", str(NOTEBOOKS / "roundtrip.ipynb"), "-p", "n_tasks", "6",
+                      MSPASS_ROLE="frontend", **frontend_env(roles))
+    assert run.wait_exit() == 0, run.output()
+    assert "mspass frontend: services already run here" in run.output()
+    assert json.loads((roles.work / "roundtrip-summary.json").read_text())["documents"] == 6
+    assert frontend.proc.poll() is None, "Jupyter must survive the batch run"
