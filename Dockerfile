@@ -88,12 +88,13 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONDONTWRITEBYTECODE=1
 # Debian packages follow the base image's suite, so security updates apply; Python
 # packages (constraints.txt), FerretDB and MongoDB are pinned exactly.
-# The JRE is for Spark (pyspark); tini is PID 1.
+# The JRE is for Spark (pyspark); tini is PID 1; libnss-wrapper names a --user uid the
+# image does not know (Java, hence Spark, cannot run without a user name).
 RUN set -eux; \
     mkdir -p /usr/share/man/man1; \
     apt-get update; \
     apt-get install -y --no-install-recommends \
-        python3 python3-venv tini openjdk-17-jre-headless ca-certificates procps patch; \
+        python3 python3-venv tini openjdk-17-jre-headless ca-certificates procps patch libnss-wrapper; \
     rm -rf /var/lib/apt/lists/*
 ARG PIP_INDEX_URL
 # Only what decides the dependencies: a stub package and README stand in for the code and

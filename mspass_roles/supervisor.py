@@ -71,12 +71,43 @@ def child_environment(settings: Settings) -> dict[str, str]:
         fallback = settings.run_dir / "home"
         fallback.mkdir(parents=True, exist_ok=True, mode=0o700)
         env["HOME"] = str(fallback)
-    if not any(env.get(k) for k in ("LOGNAME", "USER", "LNAME", "USERNAME")):
-        try:
-            pwd.getpwuid(os.getuid())
-        except KeyError:
-            env["USER"] = env["LOGNAME"] = f"uid{os.getuid()}"
+    try:
+        pwd.getpwuid(os.getuid())
+    except KeyError:
+        name = env.get("USER") or env.get("LOGNAME") or f"uid{os.getuid()}"
+        env.setdefault("USER", name)
+        env.setdefault("LOGNAME", name)
+        env.update(nss_wrapper(settings.run_dir, name, env["HOME"], env.get("LD_PRELOAD", "")))
     return env
+
+
+def nss_wrapper(run_dir: Path, name: str, home: str, preload: str) -> dict[str, str]:
+    """Environment that gives this uid a passwd entry in every child, through nss_wrapper
+    (as the official postgres image does for `--user`): Java asks the C library for the
+    user's name and has no fallback, so Hadoop's login in every Spark process fails with
+    "invalid null input: name" for a uid the image does not know. {} without the library."""
+    import ctypes.util
+
+    library = ctypes.util.find_library("nss_wrapper")
+    if library is None:
+        return {}
+    uid, gid = os.getuid(), os.getgid()
+    files = run_dir / "nss"
+    files.mkdir(parents=True, exist_ok=True, mode=0o700)
+    passwd, group = files / "passwd", files / "group"
+    passwd.write_text(_read("/etc/passwd") + f"{name}:x:{uid}:{gid}:MsPASS user:{home}:/bin/false\n")
+    known_group = any(line.split(":")[2:3] == [str(gid)] for line in _read("/etc/group").splitlines())
+    group.write_text(_read("/etc/group") + ("" if known_group else f"{name}:x:{gid}:\n"))
+    return {"LD_PRELOAD": f"{library} {preload}".strip(), "NSS_WRAPPER_PASSWD": str(passwd),
+            "NSS_WRAPPER_GROUP": str(group)}
+
+
+def _read(path: str) -> str:
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return ""
+    return text if not text or text.endswith("\n") else text + "\n"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,61 @@
+"""The supervisor's pure parts: the children's environment (the process tier runs plans)."""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import pwd
+
+import pytest
+
+from mspass_roles.supervisor import child_environment
+from tests.support.settings import make
+
+
+@pytest.fixture
+def unknown_uid(monkeypatch):
+    """This process's uid has no passwd entry (docker run --user 1234:1234)."""
+    def getpwuid(uid):
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.setattr(pwd, "getpwuid", getpwuid)
+    for name in ("USER", "LOGNAME", "LD_PRELOAD", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_secrets_stay_out_of_the_childrens_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("MSPASS_JUPYTER_TOKEN", "sekrit-token")
+    env = child_environment(make(tmp_path))
+    assert "MSPASS_JUPYTER_TOKEN" not in env and "sekrit-token" not in env.values()
+
+
+def test_an_unknown_uid_gets_a_name_home_and_passwd_entry_through_nss_wrapper(tmp_path, monkeypatch, unknown_uid):
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libnss_wrapper.so.0" if name == "nss_wrapper" else None)
+    env = child_environment(make(tmp_path))
+    assert env["USER"] == env["LOGNAME"] == f"uid{os.getuid()}"
+    assert env["HOME"] == str(tmp_path / "run" / "home")
+    assert env["LD_PRELOAD"] == "libnss_wrapper.so.0"
+    passwd = (tmp_path / "run" / "nss" / "passwd").read_text().splitlines()
+    assert passwd[-1] == f"uid{os.getuid()}:x:{os.getuid()}:{os.getgid()}:MsPASS user:{env['HOME']}:/bin/false"
+    assert passwd[0].startswith("root:")  # the image's own users stay known
+    assert env["NSS_WRAPPER_PASSWD"] == str(tmp_path / "run" / "nss" / "passwd")
+    assert (tmp_path / "run" / "nss").stat().st_mode & 0o777 == 0o700
+
+
+def test_a_preloaded_library_is_kept_after_nss_wrapper(tmp_path, monkeypatch, unknown_uid):
+    monkeypatch.setenv("LD_PRELOAD", "libjemalloc.so.2")
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libnss_wrapper.so.0")
+    assert child_environment(make(tmp_path))["LD_PRELOAD"] == "libnss_wrapper.so.0 libjemalloc.so.2"
+
+
+def test_without_nss_wrapper_an_unknown_uid_still_gets_a_name(tmp_path, monkeypatch, unknown_uid):
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    env = child_environment(make(tmp_path))
+    assert env["USER"] == f"uid{os.getuid()}" and "NSS_WRAPPER_PASSWD" not in env and "LD_PRELOAD" not in env
+
+
+def test_a_known_uid_is_left_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    env = child_environment(make(tmp_path))
+    assert "NSS_WRAPPER_PASSWD" not in env and "LD_PRELOAD" not in env and env["HOME"] == str(tmp_path)
