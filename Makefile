@@ -27,8 +27,8 @@ MSPASSPY_WHEEL := $(if $(filter none,$(MSPASS_VERSION)),,$(WHEEL_DIR)/.exported)
 # the project's FerretDB and virtualenv come first for every target
 export PATH := $(CURDIR)/.build/bin:$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help deps build wheel run stop install run-local test test-unit test-process test-image test-cluster test-reliability test-desktop test-sif test-hpc apptainer-image slurm-image sif \
-        bench bench-engine bench-image bench-mspass bench-sif bench-hpc bench-schedulers constraints clean clean-image
+.PHONY: help deps build wheel run stop install run-local test test-unit test-process test-image test-cluster test-compose test-reliability test-desktop test-sif test-hpc apptainer-image slurm-image sif \
+        bench bench-compose bench-engine bench-image bench-mspass bench-sif bench-hpc bench-schedulers constraints clean clean-image
 export IMAGE TAG BASE_IMAGE MSPASS_DB_ENGINE MSPASS_VERSION SOURCE_CACHE EXTRA_CA_CERT PLATFORM WORK_DIR JUPYTER_HOST_PORT RUN_NAME
 
 help: ## list targets and variables
@@ -40,7 +40,7 @@ help: ## list targets and variables
 	@echo "variables:"
 	@grep -E '^[A-Z_]+ +\?=.*#' $(MAKEFILE_LIST) | sed -E 's/^([A-Z_]+) +\?= *([^#]*)# *(.*)/  \1|\3 (default: \2)/' | column -t -s '|'
 
-deps: ## provision this machine: Docker engine, buildx, debootstrap (idempotent; checks only when present)
+deps: ## provision this machine: Docker engine, buildx, Compose v2, debootstrap (idempotent; checks only when present)
 	scripts/host/provision-host.sh
 
 build: ## build IMAGE:TAG (engine MSPASS_DB_ENGINE, mspasspy MSPASS_VERSION; base image made locally when it cannot be pulled); needs the engine (make deps)
@@ -115,11 +115,17 @@ slurm-image: apptainer-image ## node image of the emulated Slurm cluster (Debian
 test-hpc: install slurm-image ## job scripts on an emulated Slurm cluster (ctl + 3 nodes) running the SIF; needs `make sif`
 	SIF_NAME=mspass_$(TAG).sif $(BIN)/python -m pytest tests/hpc $(PYTEST_ARGS)
 
+test-compose: install ## the compose files: up --wait, notebooks by exec, scale, a killed worker, down/up, Spark; needs `make build`
+	$(BIN)/python -m pytest tests/compose
+
 test-desktop: install ## mspass-desktop against the real Docker engine; needs `make build`
 	MSPASS_IMAGE=$(IMAGE):$(TAG) $(BIN)/python -m pytest tests/desktop $(PYTEST_ARGS)
 
 bench: install ## startup time of `all` beside its slowest service started alone
 	$(BIN)/python bench/startup.py
+
+bench-compose: install ## docker compose up --wait beside the SDK cluster harness (same 5 roles); needs `make build`
+	MSPASS_IMAGE=$(IMAGE):$(TAG) $(BIN)/python bench/compose.py
 
 bench-image: install ## full image beside slim (size, cold build), code-change rebuild, docker run -> healthy
 	$(BIN)/python bench/image.py

@@ -1,0 +1,167 @@
+"""The compose files as a user runs them: `docker compose up --wait`, notebooks through
+`docker compose exec frontend mspass-role --batch`, scaling, a killed worker, down and up.
+
+Each module-level cluster is one Compose project (a name of its own, free host ports, a work
+dir owned by a non-root uid); the tests of a module run in order against it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.support.compose import USER, Compose, require_compose
+from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.compose
+
+
+def cluster(tmp_path_factory, *files: str):
+    require_compose()
+    project = Compose(tmp_path_factory.mktemp("compose") / "work", *files)
+    try:
+        project.up("--scale", "worker=2")
+        yield project
+    except BaseException:
+        print(project.logs())
+        raise
+    finally:
+        project.remove()
+
+
+@pytest.fixture(scope="module")
+def dask(tmp_path_factory):
+    yield from cluster(tmp_path_factory, "compose.yaml")
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory):
+    yield from cluster(tmp_path_factory, "compose.yaml", "compose.spark.yaml")
+
+
+def published(project: Compose) -> dict[str, list[tuple[str, int, int]]]:
+    """Per service: (host address, host port, container port) of every published port."""
+    out: dict[str, list] = {}
+    for c in project.containers():
+        out.setdefault(c["Service"], []).extend(
+            (p["URL"], p["PublishedPort"], p["TargetPort"]) for p in c["Publishers"] or [] if p["PublishedPort"])
+    return out
+
+
+def workers(project: Compose) -> list[dict]:
+    """The workers the scheduler knows, from its published dashboard."""
+    url = f"http://127.0.0.1:{project.ports['DASK_DASHBOARD_PORT']}/json/identity.json"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return list(json.load(resp)["workers"].values())
+
+
+def summary(project: Compose, name: str) -> dict:
+    return json.loads((project.work / f"{name}-summary.json").read_text())
+
+
+# ------------------------------------------------------------------------------- dask
+
+
+def test_only_jupyter_and_the_dashboard_are_published_on_loopback(dask):
+    ports = dask.ports
+    assert published(dask) == {
+        "db": [], "worker": [],
+        "scheduler": [("127.0.0.1", ports["DASK_DASHBOARD_PORT"], 8787)],
+        "frontend": [("127.0.0.1", ports["JUPYTER_PORT"], 8888)],
+    }
+
+
+def test_every_service_is_healthy_and_the_frontend_asks_for_a_token(dask):
+    states = {(c["Service"], c["Health"]) for c in dask.containers()}
+    assert states == {("db", "healthy"), ("scheduler", "healthy"), ("worker", "healthy"), ("frontend", "healthy")}
+    url = f"http://127.0.0.1:{dask.ports['JUPYTER_PORT']}/api/status"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=10)
+    assert refused.value.code == 403
+    # the random token, written once in the frontend's log (no fixed password)
+    assert "/lab?token=" in dask.run("logs", "frontend").stdout
+
+
+def test_the_work_dir_files_belong_to_the_user(dask):
+    for name in ("db", "logs"):
+        assert (dask.work / name).stat().st_uid == USER[0]
+    assert {p.stat().st_uid for p in (dask.work / "logs").iterdir()} == {USER[0]}
+
+
+def test_the_mspass_workflow_runs_on_both_workers(dask):
+    run = dask.batch("mspass_workflow.ipynb", "-p", "n_data", "24", "-p", "expect_workers", "2",
+                     "-p", "seconds_per_datum", "0.2")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+    found = summary(dask, "mspass_workflow")
+    assert found["documents"] == 24 and found["max_abs_difference"] < 1e-9
+    assert len(set(found["hosts"])) == 2  # the map ran in both worker containers
+
+
+def test_a_failing_notebook_gives_its_exit_code(dask):
+    run = dask.batch("failing.ipynb")
+    assert run.returncode == 1, run.stdout[-3000:]
+    assert "deliberate failure 42" in (dask.work / "logs" / "failing.executed.ipynb").read_text()
+
+
+def test_scaled_to_three_workers_each_sized_by_its_container(dask):
+    dask.up("--scale", "worker=3")
+    def three() -> list[dict] | None:
+        found = workers(dask)
+        return found if len(found) == 3 else None
+
+    found = wait_until(three, 60, "3 workers registered")
+    assert len({w["name"] for w in found}) == 3  # each replica's own name
+    # MSPASS_WORKER_CPUS=1, MSPASS_WORKER_MEMORY=1536m: the roles read their cgroup limits
+    assert [(w["nthreads"], w["memory_limit"]) for w in found] == [(1, 1536 * 2**20)] * 3
+
+
+def test_a_worker_killed_mid_run_does_not_change_the_result(dask):
+    run = dask.popen_batch("roundtrip.ipynb", "-p", "n_tasks", "40", "-p", "task_seconds", "0.5")
+    try:
+        wait_until(lambda: dask.documents("roundtrip") >= 4, 120, "4 documents: the run under way",
+                   interval=0.5)
+        victim = next(c["Name"] for c in dask.containers() if c["Service"] == "worker")
+        assert subprocess.run(["docker", "kill", victim], capture_output=True).returncode == 0
+        out, _ = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, out[-3000:]
+    found = summary(dask, "roundtrip")
+    assert found["documents"] == 40 and found["total"] == sum(i * i for i in range(40))
+
+
+def test_down_and_up_again_finds_every_document(dask):
+    before = dask.documents("roundtrip")
+    assert before == 40
+    dask.run("down", "--timeout", "120")
+    assert dask.containers() == []
+    dask.up("--scale", "worker=2")
+    assert dask.documents("roundtrip") == before
+
+
+# ------------------------------------------------------------------------------ spark
+
+
+def test_spark_variant_publishes_the_masters_ui_on_loopback_only(spark):
+    ports = spark.ports
+    assert published(spark) == {
+        "db": [], "worker": [],
+        "scheduler": [("127.0.0.1", ports["DASK_DASHBOARD_PORT"], 8080)],
+        "frontend": [("127.0.0.1", ports["JUPYTER_PORT"], 8888)],
+    }
+    with urllib.request.urlopen(f"http://127.0.0.1:{ports['DASK_DASHBOARD_PORT']}/json/", timeout=10) as resp:
+        master = json.load(resp)
+    assert master["status"] == "ALIVE" and master["aliveworkers"] == 2
+
+
+def test_spark_notebook_runs_on_the_spark_workers(spark):
+    run = spark.batch("spark_roundtrip.ipynb", "-p", "n_tasks", "40", "-p", "expect_workers", "2")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+    found = summary(spark, "spark_roundtrip")
+    assert len(set(found["hosts"])) == 2  # executors ran in both worker containers
+    assert found["documents"] == 40 and found["total"] == sum(i * i for i in range(40))
