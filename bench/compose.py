@@ -16,20 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench.common import median  # noqa: E402
+from common import median  # noqa: E402
+from image import CLUSTER_CONTAINERS as ROLES  # noqa: E402  (the same 5 roles as bench-image's cluster)
 from tests.support.compose import Compose, require_compose  # noqa: E402
 from tests.support.containers import Containers, docker_client  # noqa: E402
-
-ROLES = [
-    ("db", {"MSPASS_ROLE": "db"}),
-    ("scheduler", {"MSPASS_ROLE": "scheduler"}),
-    ("worker1", {"MSPASS_ROLE": "worker", "MSPASS_SCHEDULER_ADDRESS": "scheduler"}),
-    ("worker2", {"MSPASS_ROLE": "worker", "MSPASS_SCHEDULER_ADDRESS": "scheduler"}),
-    ("frontend", {"MSPASS_ROLE": "frontend", "MSPASS_DB_ADDRESS": "db", "MSPASS_SCHEDULER_ADDRESS": "scheduler"}),
-]
-
 
 def time_compose(tmp: Path) -> float:
     project = Compose(tmp / "compose")

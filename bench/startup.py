@@ -160,7 +160,7 @@ def main() -> int:
     cores = os.cpu_count() or 1
     cpu = {name: statistics.median(v) for name, v in alone_cpu.items()}
     floor = max(med[slowest], sum(cpu.values()) / cores)
-    print(f"\n  CPU seconds to ready, alone: " + ", ".join(f"{n} {v:.2f}" for n, v in cpu.items())
+    print("\n  CPU seconds to ready, alone: " + ", ".join(f"{n} {v:.2f}" for n, v in cpu.items())
           + f"; sum {sum(cpu.values()):.2f} on {cores} cores")
     print(f"  lower bound for all here: {floor:.2f} s = {floor / med[slowest]:.2f}x the slowest service")
     return 0
