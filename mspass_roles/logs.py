@@ -135,6 +135,8 @@ class ServiceLog:
             self._thread.join()
         with self._lock:
             self._flush_pending()
+            if self._lost:  # the last writes failed: one more try to say what was lost
+                self._emit(b"")
             self._file_closed = True
             self._close_file()
 

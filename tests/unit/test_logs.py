@@ -279,6 +279,21 @@ def test_writing_resumes_after_an_error_and_says_what_was_lost(tmp_path, monkeyp
     assert log.error is not None and log.error.errno == errno.ENOSPC  # the first error, not the last
 
 
+def test_output_lost_to_the_last_writes_is_reported_at_close(tmp_path, monkeypatch):
+    """Every chunk of a quick child failed (a full disk): close() still says what was lost."""
+    log = ServiceLog(tmp_path / "db.log")
+    real = log._write_fd
+    failing = [True]
+    monkeypatch.setattr(log, "_write_fd", lambda data: real(data) if not failing[0] else os.write(-1, data))
+    run(log, PRINT_NUMBERED.format(n=100))
+    assert log.wait(5)
+    failing[0] = False  # the disk has room again by the time the service ends
+    log.close()
+    content = log.path.read_bytes()
+    assert re.fullmatch(rb"=== mspass: 2000 bytes of output lost: cannot write .*db\.log: .*Bad file descriptor.*\n",
+                        content), content
+
+
 @pytest.mark.parametrize("kwargs", [{"max_bytes": 0}, {"backups": -1}])
 def test_nonsense_limits_are_refused(tmp_path, kwargs):
     with pytest.raises(ValueError):
