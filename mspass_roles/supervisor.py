@@ -77,11 +77,13 @@ def child_environment(settings: Settings) -> dict[str, str]:
         name = env.get("USER") or env.get("LOGNAME") or f"uid{os.getuid()}"
         env.setdefault("USER", name)
         env.setdefault("LOGNAME", name)
-        env.update(nss_wrapper(settings.run_dir, name, env["HOME"], env.get("LD_PRELOAD", "")))
+        # per node: a run dir on a shared file system (mspass-hpc) serves several nodes
+        files = settings.run_dir / f"nss-{settings.node_name}"
+        env.update(nss_wrapper(files, name, env["HOME"], env.get("LD_PRELOAD", "")))
     return env
 
 
-def nss_wrapper(run_dir: Path, name: str, home: str, preload: str) -> dict[str, str]:
+def nss_wrapper(files: Path, name: str, home: str, preload: str) -> dict[str, str]:
     """Environment that gives this uid a passwd entry in every child, through nss_wrapper
     (as the official postgres image does for `--user`): Java asks the C library for the
     user's name and has no fallback, so Hadoop's login in every Spark process fails with
@@ -92,14 +94,20 @@ def nss_wrapper(run_dir: Path, name: str, home: str, preload: str) -> dict[str, 
     if library is None:
         return {}
     uid, gid = os.getuid(), os.getgid()
-    files = run_dir / "nss"
     files.mkdir(parents=True, exist_ok=True, mode=0o700)
     passwd, group = files / "passwd", files / "group"
-    passwd.write_text(_read("/etc/passwd") + f"{name}:x:{uid}:{gid}:MsPASS user:{home}:/bin/false\n")
     known_group = any(line.split(":")[2:3] == [str(gid)] for line in _read("/etc/group").splitlines())
-    group.write_text(_read("/etc/group") + ("" if known_group else f"{name}:x:{gid}:\n"))
+    # replaced whole: a child of an earlier start may be reading the old copy
+    _replace(passwd, _read("/etc/passwd") + f"{name}:x:{uid}:{gid}:MsPASS user:{home}:/bin/false\n")
+    _replace(group, _read("/etc/group") + ("" if known_group else f"{name}:x:{gid}:\n"))
     return {"LD_PRELOAD": f"{library} {preload}".strip(), "NSS_WRAPPER_PASSWD": str(passwd),
             "NSS_WRAPPER_GROUP": str(group)}
+
+
+def _replace(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".new")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 def _read(path: str) -> str:

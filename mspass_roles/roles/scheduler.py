@@ -17,7 +17,8 @@ def services(s: Settings) -> list[Service]:
 def dashboard_url(s: Settings) -> str:
     """The dask dashboard as reached on this node (see dask_scheduler for IPv6)."""
     ipv6 = ":" in s.bind_address
-    return f"http://{'127.0.0.1:' + str(s.dask_dashboard_port) if ipv6 else s.local_hostport(s.dask_dashboard_port)}"
+    hostport = f"127.0.0.1:{s.dask_dashboard_port}" if ipv6 else s.local_hostport(s.dask_dashboard_port)
+    return f"http://{hostport}"
 
 
 def dask_scheduler(s: Settings) -> Service:

@@ -35,11 +35,12 @@ def test_an_unknown_uid_gets_a_name_home_and_passwd_entry_through_nss_wrapper(tm
     assert env["USER"] == env["LOGNAME"] == f"uid{os.getuid()}"
     assert env["HOME"] == str(tmp_path / "run" / "home")
     assert env["LD_PRELOAD"] == "libnss_wrapper.so.0"
-    passwd = (tmp_path / "run" / "nss" / "passwd").read_text().splitlines()
+    files = tmp_path / "run" / "nss-node1"  # per node: mspass-hpc's run dir is shared
+    passwd = (files / "passwd").read_text().splitlines()
     assert passwd[-1] == f"uid{os.getuid()}:x:{os.getuid()}:{os.getgid()}:MsPASS user:{env['HOME']}:/bin/false"
     assert passwd[0].startswith("root:")  # the image's own users stay known
-    assert env["NSS_WRAPPER_PASSWD"] == str(tmp_path / "run" / "nss" / "passwd")
-    assert (tmp_path / "run" / "nss").stat().st_mode & 0o777 == 0o700
+    assert env["NSS_WRAPPER_PASSWD"] == str(files / "passwd") and env["NSS_WRAPPER_GROUP"] == str(files / "group")
+    assert files.stat().st_mode & 0o777 == 0o700 and sorted(p.name for p in files.iterdir()) == ["group", "passwd"]
 
 
 def test_a_preloaded_library_is_kept_after_nss_wrapper(tmp_path, monkeypatch, unknown_uid):
