@@ -16,7 +16,7 @@ import time
 from . import __version__, probes, state
 from .probes import Probe
 from .roles import BATCH_ROLES, BatchError, attach_plan, build_plan, check_batch_role, directories, resolve_batch
-from .settings import ROLES, VARIABLES, Settings, SettingsError, mspasspy_version, readers
+from .settings import ROLES, VARIABLES, Settings, SettingsError, mspasspy_version, notes, readers
 from .supervisor import Options, Supervisor
 
 PROG = "mspass-role"
@@ -64,7 +64,7 @@ environment (name, default, meaning):
 
 def help_text() -> str:
     width = max(len(v.name) for v in VARIABLES)
-    rows = [f"  {v.name:<{width}}  {v.help_default} (read by {readers(v)})\n  {'':<{width}}  {v.meaning}"
+    rows = [f"  {v.name:<{width}}  {v.help_default} (read by {readers(v)})\n  {'':<{width}}  {v.meaning}{notes(v)}"
             for v in VARIABLES]
     return USAGE + "\n".join(rows) + "\n"
 

@@ -24,7 +24,8 @@ def database_uri(env: Mapping[str, str] | None = None) -> str:
     if env.get("MSPASS_DB_URI"):
         return env["MSPASS_DB_URI"]
     host = env.get("MSPASS_DB_ADDRESS", "127.0.0.1")
-    return f"mongodb://{host}:{env.get('MONGODB_PORT', DEFAULT_PORTS['MONGODB_PORT'])}/"
+    address = host if host.startswith("mongodb://") else f"mongodb://{host}"  # with credentials: a URI
+    return f"{address}:{env.get('MONGODB_PORT', DEFAULT_PORTS['MONGODB_PORT'])}/"
 
 
 def get_database_client(env: Mapping[str, str] | None = None, **kwargs):

@@ -8,6 +8,7 @@ plain data (to_dict/from_dict) so the supervisor can record them in its state fi
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import threading
@@ -21,6 +22,13 @@ from typing import Callable, ClassVar
 _KINDS: dict[str, type["Probe"]] = {}
 #: where the database's health check writes (one small document per host that asks)
 HEALTH_DATABASE = "mspass_health"
+#: MongoDB's error codes (also FerretDB's)
+UNAUTHORIZED, AUTHENTICATION_FAILED = 13, 18
+
+
+class Final(str):
+    """A probe's reason that waiting will not change (e.g. wrong credentials): wait_until
+    returns it at once instead of asking again until its deadline."""
 
 
 class Probe:
@@ -94,16 +102,24 @@ class HttpProbe(Probe):
 @dataclass
 class MongoPingProbe(Probe):
     """The server answers the `ping` command (MongoDB or FerretDB); with `write`, it also
-    stores a document: a server whose disk is full still answers ping."""
+    stores a document: a server whose disk is full still answers ping.
+
+    With `auth`, it logs in as MONGO_INITDB_ROOT_USERNAME, read from the environment when
+    asked (so no password is kept in the probe, the state file or `health --json`); a
+    refused login is Final. With `first_user` too, a login refused because the server has
+    no user yet creates it, through mongod's localhost exception (the first user of a
+    server started with --auth may be created over a loopback connection)."""
 
     kind: ClassVar[str] = "mongo-ping"
     uri: str
     timeout: float = 2.0
     write: bool = False
+    auth: bool = False
+    first_user: bool = False
 
     def check(self) -> str | None:
         import pymongo
-        from pymongo.errors import PyMongoError
+        from pymongo.errors import OperationFailure, PyMongoError
 
         single = not self.uri.startswith("mongodb+srv://")
         if single:
@@ -117,21 +133,68 @@ class MongoPingProbe(Probe):
         try:
             # one server: ask it, whatever replica set it may belong to; several: any of them
             # (pymongo refuses directConnection=None: the option is given only when it applies)
-            direct = {"directConnection": True} if single else {}
-            with pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms,
-                                     socketTimeoutMS=ms, **direct) as client:
-                client.admin.command("ping")
-                if self.write:
-                    client[HEALTH_DATABASE]["probe"].update_one(
-                        {"_id": socket.gethostname()}, {"$set": {"at": time.time()}}, upsert=True)
+            options = dict(serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms)
+            if single:
+                options["directConnection"] = True
+            login = self.credentials()
+            if login is None:
+                return Final(f"{redact_uri(self.uri)} requires a login: MONGO_INITDB_ROOT_USERNAME and "
+                             "MONGO_INITDB_ROOT_PASSWORD (or their *_FILE forms) are not set")
+            try:
+                self.ask(pymongo.MongoClient(self.uri, **options, **login))
+            except OperationFailure as err:
+                if err.code != AUTHENTICATION_FAILED:
+                    raise
+                if not (self.first_user and self.create_first_user(pymongo.MongoClient(self.uri, **options),
+                                                                   login)):
+                    return Final(f"{redact_uri(self.uri)} refused the login of MONGO_INITDB_ROOT_USERNAME="
+                                 f"{login['username']!r} (wrong password, or a database made without that user)")
+                self.ask(pymongo.MongoClient(self.uri, **options, **login))
             return None
         except PyMongoError as err:
             # FerretDB prefixes its messages with Go call frames ("[db.go:167 fsql.(*DB)...]")
             message = re.sub(r"\[[^\]]*\.go:\d+[^\]]*\]\s*", "", str(err).splitlines()[0])
             return f"{redact_uri(self.uri)}: {message[:160]}"
 
+    def credentials(self) -> dict[str, str] | None:
+        """pymongo's login options; {} without `auth`, None when the login is not set."""
+        if not self.auth:
+            return {}
+        from .settings import db_credentials, login_options
+
+        try:
+            return login_options(db_credentials(os.environ)) or None
+        except ValueError:  # e.g. an unreadable *_FILE: the settings said so at start
+            return None
+
+    def ask(self, client) -> None:
+        with client:
+            client.admin.command("ping")
+            if self.auth:  # ping needs no login: a command that does
+                client.admin.command("listDatabases", nameOnly=True)
+            if self.write:
+                client[HEALTH_DATABASE]["probe"].update_one(
+                    {"_id": socket.gethostname()}, {"$set": {"at": time.time()}}, upsert=True)
+
+    @staticmethod
+    def create_first_user(client, login: dict[str, str]) -> bool:
+        """Create the login as the server's root user; False when the server already has
+        users (the localhost exception is closed: the user must exist already)."""
+        from pymongo.errors import OperationFailure
+
+        with client:
+            try:
+                client.admin.command("createUser", login["username"], pwd=login["password"],
+                                     roles=[{"role": "root", "db": "admin"}])
+            except OperationFailure as err:
+                if err.code == UNAUTHORIZED:
+                    return False
+                raise
+        return True
+
     def describe(self) -> str:
-        return f"{redact_uri(self.uri)} answers ping" + (" and stores a document" if self.write else "")
+        login = " to MONGO_INITDB_ROOT_USERNAME" if self.auth else ""
+        return f"{redact_uri(self.uri)} answers ping{login}" + (" and stores a document" if self.write else "")
 
 
 @dataclass
@@ -264,8 +327,8 @@ def wait_until(
     interval = 0.05
     while True:
         reason = ask(probe)
-        if reason is None:
-            return None
+        if reason is None or isinstance(reason, Final):
+            return reason
         stop = abort()
         if stop is not None:
             return stop

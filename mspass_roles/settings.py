@@ -92,6 +92,9 @@ class Var:
     #: for a choice: what a valid value is, e.g. "a role" (in "X='y' is not a role")
     what: str = ""
     secret: bool = False
+    #: NAME_FILE may give the value instead: the file's text (the official mongo image's
+    #: convention for secrets: a mounted file keeps them out of `docker inspect`)
+    file_ok: bool = False
     #: the parsed value as `config` shows it; by kind when None
     show: Callable[[Any], str] | None = None
 
@@ -112,6 +115,8 @@ class Var:
 SCHEDULER_ROLES = ("all", "scheduler", "worker", "frontend")
 WORKER_ROLES = ("all", "worker")
 FRONTEND_ROLES = ("all", "frontend")
+#: roles that run the database or connect to it for the notebook
+DB_CLIENT_ROLES = ("all", "db", "dbmanager", "shard", "frontend")
 
 
 def _port(name: str, field: str, default: int, meaning: str, roles: tuple[str, ...]) -> Var:
@@ -173,9 +178,14 @@ VARIABLES = (
     Var("MSPASS_DASK_WORKER_MEMORY_LIMIT", "memory_limit", "worker --memory-limit (0: none); "
         "a --memory-limit in MSPASS_WORKER_ARG wins", "0", "rule", roles=WORKER_ROLES),
     Var("MSPASS_JUPYTER_TOKEN", "jupyter_token", "Jupyter token", kind="rule", shown="random",
-        roles=FRONTEND_ROLES, secret=True, show=lambda v: "<redacted>" if v else "<random>"),
+        roles=FRONTEND_ROLES, secret=True, file_ok=True, show=lambda v: "<redacted>" if v else "<random>"),
     Var("MSPASS_JUPYTER_PWD", "jupyter_password", "Jupyter password (stored hashed)", kind="rule",
-        roles=FRONTEND_ROLES, secret=True, show=lambda v: "<redacted>" if v else ""),
+        roles=FRONTEND_ROLES, secret=True, file_ok=True, show=lambda v: "<redacted>" if v else ""),
+    Var("MONGO_INITDB_ROOT_USERNAME", "db_username", "database user: with the password, the database requires "
+        "authentication (its user is created in an empty data directory) and clients connect as this user",
+        kind="rule", roles=DB_CLIENT_ROLES, file_ok=True),
+    Var("MONGO_INITDB_ROOT_PASSWORD", "db_password", "that user's password", kind="rule", roles=DB_CLIENT_ROLES,
+        secret=True, file_ok=True, show=lambda v: "<redacted>" if v else ""),
     Var("MSPASS_SHARD_LIST", "shard_list", "dbmanager: space-separated rsN/host:port", kind="words",
         roles=("dbmanager",)),
     Var("MSPASS_SHARD_ID", "shard_id", "shard: deterministic shard id", roles=("shard",)),
@@ -204,6 +214,50 @@ BY_NAME = {v.name: v for v in VARIABLES}
 #: each port variable's default: the launchers (desktop, HPC) publish and move these
 DEFAULT_PORTS = {v.name: int(v.default) for v in VARIABLES if v.kind == "port"}
 VARIABLE_NAMES = tuple(v.name for v in VARIABLES)
+#: what the supervisor keeps from its children: they get these in private files, or as
+#: credentials in the database URI a notebook reads
+PRIVATE_NAMES = tuple(n for v in VARIABLES if v.file_ok for n in (v.name, v.name + "_FILE"))
+
+
+def env_value(env: Mapping[str, str], name: str) -> str | None:
+    """NAME's value, or for a variable declared file_ok the text of the file NAME_FILE names
+    (one trailing newline dropped, as `echo secret > file` adds one). None when neither is
+    set. ValueError, naming the variable, when both are or the file cannot be read."""
+    value, path = env.get(name) or None, env.get(name + "_FILE") or None
+    if path is None or not BY_NAME[name].file_ok:
+        return value
+    if value is not None:
+        raise ValueError(f"{name} and {name}_FILE are both set; valid: one of them")
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"{name}_FILE={path!r} cannot be read by uid {os.getuid()}: "
+                         f"{getattr(err, 'strerror', None) or err}") from None
+    return text[:-1] if text.endswith("\n") else text
+
+
+def with_credentials(uri: str, credentials: tuple[str, str] | None) -> str:
+    """A mongodb:// URI with USER:PASSWORD@ (percent-encoded) after its scheme; unchanged
+    without credentials."""
+    if not credentials:
+        return uri
+    from urllib.parse import quote
+
+    scheme, rest = uri.split("://", 1)
+    return f"{scheme}://{quote(credentials[0], safe='')}:{quote(credentials[1], safe='')}@{rest}"
+
+
+def login_options(credentials: tuple[str, str] | None) -> dict[str, str]:
+    """pymongo.MongoClient's options for a login as the database's root user; {} for none."""
+    if not credentials:
+        return {}
+    return {"username": credentials[0], "password": credentials[1], "authSource": "admin"}
+
+
+def db_credentials(env: Mapping[str, str]) -> tuple[str, str] | None:
+    """(user, password) the database requires, from the environment; None without them."""
+    user, password = env_value(env, "MONGO_INITDB_ROOT_USERNAME"), env_value(env, "MONGO_INITDB_ROOT_PASSWORD")
+    return (user, password) if user and password else None
 
 
 class SettingsError(Exception):
@@ -303,6 +357,10 @@ class SettingsView:
     def runs_db(self) -> bool:
         return self.role in DB_ROLES
 
+    @property
+    def db_credentials(self) -> tuple[str, str] | None:
+        return (self.db_username, self.db_password) if self.db_username else None
+
     def client_env(self) -> dict[str, str]:
         """Variables the frontend exports so mspasspy.client.Client() and
         dask.distributed.Client() find the services with no arguments.
@@ -318,18 +376,23 @@ class SettingsView:
             "MSPASS_WORK_DIR": str(self.work_dir),
             "MSPASS_LOG_DIR": str(self.log_dir),
         }
+        credentials = self.db_credentials
         if self.db_address and self.db_address.single_host:
-            env["MSPASS_DB_ADDRESS"] = self.db_address.url_host
+            # with credentials, "mongodb://USER:PASSWORD@HOST": still an address that code
+            # (mspasspy's Client among it) completes with ":" + MONGODB_PORT, and the only way
+            # credentials reach the pymongo client mspasspy makes from it
+            host = self.db_address.url_host
+            env["MSPASS_DB_ADDRESS"] = with_credentials(f"mongodb://{host}", credentials) if credentials else host
             env["MONGODB_PORT"] = str(self.db_address.port)
-            env["MSPASS_DB_URI"] = self.db_address.mongodb_uri
+            env["MSPASS_DB_URI"] = with_credentials(self.db_address.mongodb_uri, credentials)
         elif self.db_address:
             # several servers or mongodb+srv: mspasspy 2.4.3's Client() hands MSPASS_DB_ADDRESS,
             # plus ":" + MONGODB_PORT unless that is empty, to pymongo.MongoClient, which takes a
             # whole URI. So the URI, and an empty MONGODB_PORT (set, so that an inherited one
             # is not appended): one host would lose the others and the replica set options.
-            env["MSPASS_DB_ADDRESS"] = self.db_address.mongodb_uri
+            env["MSPASS_DB_ADDRESS"] = with_credentials(self.db_address.mongodb_uri, credentials)
             env["MONGODB_PORT"] = ""
-            env["MSPASS_DB_URI"] = self.db_address.mongodb_uri
+            env["MSPASS_DB_URI"] = env["MSPASS_DB_ADDRESS"]
         if self.scheduler_address:
             env["MSPASS_SCHEDULER_ADDRESS"] = self.scheduler_address.url_host
             if self.scheduler == "dask":
@@ -449,8 +512,16 @@ class _Parser:
         self.problems: list[str] = []
 
     # helpers ---------------------------------------------------------------
+    def raw(self, name: str) -> str | None:
+        """The value as given (NAME or NAME_FILE), unstripped; None when unset."""
+        try:
+            return env_value(self.env, name)
+        except ValueError as err:
+            self.problem(str(err))
+            return None
+
     def get(self, name: str, default: str = "") -> str:
-        value = self.env.get(name)
+        value = self.raw(name) if name in BY_NAME else self.env.get(name)
         return default if value is None or value.strip() == "" else value.strip()
 
     def problem(self, msg: str) -> None:
@@ -603,6 +674,7 @@ class _Parser:
         self.directories(v)
         self.dask_worker(v)
         self.jupyter(v)
+        self.db_auth(v)
         self.sharding(v)
         v["mspass_home"] = self.mspass_home(v["role"])
         settings = Settings(**v)
@@ -697,7 +769,22 @@ class _Parser:
         token = v["jupyter_token"] = self.get("MSPASS_JUPYTER_TOKEN") or None
         if token and not re.fullmatch(r"[A-Za-z0-9._~-]+", token):
             self.problem("MSPASS_JUPYTER_TOKEN must use only letters, digits and . _ ~ - (it goes into URLs)")
-        v["jupyter_password"] = self.env.get("MSPASS_JUPYTER_PWD") or None
+        v["jupyter_password"] = self.raw("MSPASS_JUPYTER_PWD") or None
+
+    def db_auth(self, v: dict[str, Any]) -> None:
+        """The database's user: both or neither (as the official mongo image requires)."""
+        user = v["db_username"] = self.get("MONGO_INITDB_ROOT_USERNAME") or None
+        password = v["db_password"] = self.raw("MONGO_INITDB_ROOT_PASSWORD") or None
+        if bool(user) != bool(password):
+            given, missing = (("MONGO_INITDB_ROOT_USERNAME", "MONGO_INITDB_ROOT_PASSWORD") if user
+                              else ("MONGO_INITDB_ROOT_PASSWORD", "MONGO_INITDB_ROOT_USERNAME"))
+            self.problem(f"{given} is set but {missing} is not; valid: both (or their *_FILE forms) to require "
+                         "authentication, or neither")
+        if user and ":" in user:
+            self.problem("MONGO_INITDB_ROOT_USERNAME must not contain ':'; valid: a user name without ':'")
+        address = v["db_address"]
+        if user and address and address.uri and "@" in address.uri.split("?")[0]:
+            self.problem("MSPASS_DB_ADDRESS names a user and MONGO_INITDB_ROOT_USERNAME is set; valid: one of them")
 
     def sharding(self, v: dict[str, Any]) -> None:
         role, engine = v["role"], v["db_engine"]
@@ -818,9 +905,13 @@ def readers(var: Var) -> str:
     return "every role" if var.roles == ROLES else ", ".join(var.roles)
 
 
+def notes(var: Var) -> str:
+    said = (["secret"] if var.secret else []) + ([f"or `{var.name}_FILE`: a file holding it"] if var.file_ok else [])
+    return f" ({'; '.join(said)})" if said else ""
+
+
 def markdown_table() -> str:
     """The contract as a Markdown table (the README embeds it; a test keeps them equal)."""
     rows = ["| variable | default | read by | meaning |", "|---|---|---|---|"]
-    rows += [f"| `{v.name}` | {v.help_default} | {readers(v)} | {v.meaning}{' (secret)' if v.secret else ''} |"
-             for v in VARIABLES]
+    rows += [f"| `{v.name}` | {v.help_default} | {readers(v)} | {v.meaning}{notes(v)} |" for v in VARIABLES]
     return "\n".join(rows) + "\n"

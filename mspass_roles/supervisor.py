@@ -37,11 +37,9 @@ from . import state
 from .logs import ServiceLog
 from .plan import Plan, Service
 from .probes import ask, wait_until
-from .settings import Settings
+from .settings import PRIVATE_NAMES, Settings
 
 T = TypeVar("T")
-#: variables that must not reach children (they are written to private config files)
-SECRET_VARS = ("MSPASS_JUPYTER_TOKEN", "MSPASS_JUPYTER_PWD")
 NOFILE_WANTED = 64000
 TAIL_LINES = 40
 
@@ -63,7 +61,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
     Jupyter and IPython write under $HOME and look the user name up; a uid with no
     passwd entry has neither a writable home nor a name.
     """
-    env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
+    env = {k: v for k, v in os.environ.items() if k not in PRIVATE_NAMES}
     if settings.mspass_home:  # every MsPASS process reads the same schema
         env["MSPASS_HOME"] = settings.mspass_home
     home = env.get("HOME", "")

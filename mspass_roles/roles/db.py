@@ -11,7 +11,7 @@ from typing import Iterator
 from .. import dbcopy
 from ..plan import Service
 from ..probes import MongoPingProbe
-from ..settings import Settings
+from ..settings import Settings, login_options
 
 
 def data_dir(s: Settings) -> Path:
@@ -26,7 +26,8 @@ def server_argv(s: Settings, path: Path) -> list[str]:
         bind = ["--bind_ip_all"] if s.binds_all else ["--bind_ip", s.bind_address]
         if ":" in s.bind_address:  # mongod listens on IPv6 only when asked
             bind.append("--ipv6")
-        return ["mongod", "--dbpath", str(path), "--port", str(s.mongodb_port), *bind]
+        auth = ["--auth"] if s.db_username else []
+        return ["mongod", "--dbpath", str(path), "--port", str(s.mongodb_port), *bind, *auth]
     return [
         "ferretdb",
         "--handler=sqlite",
@@ -36,15 +37,35 @@ def server_argv(s: Settings, path: Path) -> list[str]:
         "--telemetry=disable",  # no route to its reporting service here, nor on HPC nodes
         "--debug-addr=-",  # its debug HTTP port would clash between servers on one node
         "--log-format=text",
+        # FerretDB v1's SCRAM logins with users in admin.system.users, as MongoDB's: its only
+        # mode that refuses commands without a login on the SQLite backend ("experimental" in v1)
+        *(["--test-enable-new-auth"] if s.db_username else []),
     ]
 
 
+def server_env(s: Settings, fresh: bool) -> dict[str, str]:
+    """FerretDB creates the user when it creates an empty database; through its environment,
+    never argv. On existing data the user must exist already (the probe says so if not)."""
+    if s.db_engine != "ferretdb" or not (s.db_username and fresh):
+        return {}
+    return {"FERRETDB_SETUP_USERNAME": s.db_username, "FERRETDB_SETUP_PASSWORD": s.db_password,
+            "FERRETDB_SETUP_DATABASE": "admin"}
+
+
+def is_fresh(directory: Path) -> bool:
+    """No database files yet (a missing or empty directory)."""
+    try:
+        return not any(directory.iterdir())
+    except FileNotFoundError:
+        return True
+
+
 @contextlib.contextmanager
-def fsync_lock(uri: str) -> Iterator[None]:
+def fsync_lock(uri: str, login: dict[str, str]) -> Iterator[None]:
     """Hold mongod's writes while its files are copied (MongoDB's fsyncLock)."""
     import pymongo
 
-    with pymongo.MongoClient(uri, directConnection=True, serverSelectionTimeoutMS=10000) as client:
+    with pymongo.MongoClient(uri, directConnection=True, serverSelectionTimeoutMS=10000, **login) as client:
         client.admin.command("fsync", lock=True)
         try:
             yield
@@ -55,9 +76,11 @@ def fsync_lock(uri: str) -> Iterator[None]:
 def services(s: Settings) -> list[Service]:
     path = data_dir(s)
     uri = f"mongodb://{s.local_hostport(s.mongodb_port)}/"
+    fresh = is_fresh(s.db_dir)  # with MSPASS_DB_PATH=tmp too: the persistent copy says
+    login = login_options(s.db_credentials)
     copier = None
     if s.db_path == "tmp":
-        copier = dbcopy.Copier(path, s.db_dir, freeze=(lambda: fsync_lock(uri)) if s.db_engine == "mongodb" else None)
+        copier = dbcopy.Copier(path, s.db_dir, freeze=(lambda: fsync_lock(uri, login)) if s.db_engine == "mongodb" else None)
 
     def before() -> str | None:
         if copier is None:
@@ -84,10 +107,15 @@ def services(s: Settings) -> list[Service]:
         every = f"every {s.db_sync_interval:g} s and " if s.db_sync_interval else ""
         copies = f", copied to {s.db_dir} {every}on stop"
     engine = "mongod" if s.db_engine == "mongodb" else "ferretdb"
+    if s.db_username:
+        engine += f" (login required: user {s.db_username!r})"
     return [Service(
         name="db",
         argv=server_argv(s, path),
-        probe=MongoPingProbe(uri, timeout=5.0, write=True),  # a busy server may hold writes a while
+        # a busy server may hold writes a while
+        probe=MongoPingProbe(uri, timeout=5.0, write=True, auth=bool(login),
+                             first_user=bool(login) and fresh and s.db_engine == "mongodb"),
+        env=server_env(s, fresh),
         log=s.log_dir / f"db-{s.node_name}.log",
         stop_timeout=s.stop_timeout,  # a clean shutdown flushes the journal
         summary=f"{engine} on {s.bind_hostport(s.mongodb_port)}, data in {path}{copies}",

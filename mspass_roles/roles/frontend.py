@@ -92,7 +92,7 @@ def needs(s: Settings) -> list[Probe]:
     """The services a notebook needs before it can do anything useful."""
     probes: list[Probe] = []
     if s.db_address:
-        probes.append(MongoPingProbe(s.db_address.mongodb_uri))
+        probes.append(MongoPingProbe(s.db_address.mongodb_uri, auth=bool(s.db_credentials)))
     if s.scheduler_address and s.scheduler != "none":
         probes.append(TcpProbe(s.scheduler_address.host, s.scheduler_address.port))
     return probes
