@@ -44,7 +44,8 @@ def get_scheduler(env: Mapping[str, str] | None = None, app_name: str = "mspass"
         address = env.get("DASK_SCHEDULER_ADDRESS")
         if not address and env.get("MSPASS_SCHEDULER_ADDRESS"):
             port = env.get("DASK_SCHEDULER_PORT", DEFAULT_PORTS["DASK_SCHEDULER_PORT"])
-            address = f"tcp://{env['MSPASS_SCHEDULER_ADDRESS']}:{port}"
+            host = env["MSPASS_SCHEDULER_ADDRESS"]
+            address = f"{host if '://' in host else 'tcp://' + host}:{port}"
         return Client(address) if address else Client()
     if kind == "spark":
         from pyspark.sql import SparkSession

@@ -121,6 +121,10 @@ class MongoPingProbe(Probe):
         import pymongo
         from pymongo.errors import OperationFailure, PyMongoError
 
+        login = self.credentials()
+        if login is None:
+            return Final(f"{redact_uri(self.uri)} requires a login: MONGO_INITDB_ROOT_USERNAME and "
+                         "MONGO_INITDB_ROOT_PASSWORD (or their *_FILE forms) are not set")
         single = not self.uri.startswith("mongodb+srv://")
         if single:
             nodes = pymongo.uri_parser.parse_uri(self.uri)["nodelist"]
@@ -136,10 +140,6 @@ class MongoPingProbe(Probe):
             options = dict(serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms)
             if single:
                 options["directConnection"] = True
-            login = self.credentials()
-            if login is None:
-                return Final(f"{redact_uri(self.uri)} requires a login: MONGO_INITDB_ROOT_USERNAME and "
-                             "MONGO_INITDB_ROOT_PASSWORD (or their *_FILE forms) are not set")
             try:
                 self.ask(pymongo.MongoClient(self.uri, **options, **login))
             except OperationFailure as err:
@@ -212,10 +212,13 @@ class DaskWorkersProbe(Probe):
     count: int = 1
     timeout: float = 5.0
     dashboard: str = ""
+    #: for a tls:// scheduler: dask's CA file, and the certificate and key to connect with
+    #: (paths: the files are private to their owner)
+    tls: tuple[str, str, str] | None = None
 
     def check(self) -> str | None:
         # a scheduler not yet listening answers at once; Client would retry for `timeout`
-        host, _, port = self.scheduler.removeprefix("tcp://").rpartition(":")
+        host, _, port = self.scheduler.split("://")[-1].rpartition(":")
         refused = TcpProbe(host.strip("[]"), int(port), self.timeout).check()
         if refused:
             return f"scheduler {self.scheduler}: {refused}"
@@ -230,8 +233,13 @@ class DaskWorkersProbe(Probe):
 
     def _names_from_client(self) -> list[str]:
         from distributed import Client
+        from distributed.security import Security
 
-        with Client(self.scheduler, timeout=self.timeout, set_as_default=False) as client:
+        security = None
+        if self.tls:
+            ca, cert, key = self.tls
+            security = Security(tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
+        with Client(self.scheduler, timeout=self.timeout, set_as_default=False, security=security) as client:
             return [str(w.get("name")) for w in client.scheduler_info(n_workers=-1)["workers"].values()]
 
     def _names_from_dashboard(self) -> list[str]:

@@ -123,12 +123,30 @@ def _port(name: str, field: str, default: int, meaning: str, roles: tuple[str, .
     return Var(name, field, meaning, str(default), "port", roles=roles)
 
 
+#: dask's own TLS settings, as its environment variables name them: each dask role reads
+#: its certificate and key (distributed.comm.tls.scheduler.cert, ...); we read them too, to
+#: listen on tls:// and to say at start what is missing
+DASK_TLS = "DASK_DISTRIBUTED__COMM__TLS__"
+DASK_TLS_ROLES = {"scheduler": ("all", "scheduler"), "worker": WORKER_ROLES, "client": FRONTEND_ROLES}
+
+
+def _dask_tls_variables() -> list[Var]:
+    found = [Var(f"{DASK_TLS}CA_FILE", "dask_tls_ca_file", "dask's CA file (PEM); given, dask's scheduler and "
+                 "workers listen on tls:// and every dask connection needs a certificate it signed",
+                 kind="rule", roles=SCHEDULER_ROLES)]
+    for who, roles in DASK_TLS_ROLES.items():
+        found += [Var(f"{DASK_TLS}{who.upper()}__{part.upper()}", f"dask_tls_{who}_{part}",
+                      f"with the CA file: the dask {who}'s {what} (PEM)", kind="rule", roles=roles)
+                  for part, what in (("cert", "certificate"), ("key", "private key"))]
+    return found
+
+
 #: The environment contract.
 VARIABLES = (
     Var("MSPASS_ROLE", "role", "one of: " + ", ".join(ROLES), "all", "rule", choices=ROLES, what="a role"),
     Var("MSPASS_SCHEDULER", "scheduler", "one of: " + ", ".join(SCHEDULERS), "dask", "choice",
         choices=SCHEDULERS, what="a scheduler", roles=SCHEDULER_ROLES),
-    Var("MSPASS_SCHEDULER_ADDRESS", "scheduler_address", "scheduler host, host:port or URI (tcp://, spark://)",
+    Var("MSPASS_SCHEDULER_ADDRESS", "scheduler_address", "scheduler host, host:port or URI (tcp://, tls://, spark://)",
         kind="rule", shown="this host (all, scheduler); required by worker, frontend", roles=SCHEDULER_ROLES,
         show=lambda a: a.hostport if a else ""),
     Var("MSPASS_DB_ADDRESS", "db_address", "database host, host:port or mongodb:// URI", kind="rule",
@@ -186,6 +204,7 @@ VARIABLES = (
         kind="rule", roles=DB_CLIENT_ROLES, file_ok=True),
     Var("MONGO_INITDB_ROOT_PASSWORD", "db_password", "that user's password", kind="rule", roles=DB_CLIENT_ROLES,
         secret=True, file_ok=True, show=lambda v: "<redacted>" if v else ""),
+    *_dask_tls_variables(),
     Var("MSPASS_SHARD_LIST", "shard_list", "dbmanager: space-separated rsN/host:port", kind="words",
         roles=("dbmanager",)),
     Var("MSPASS_SHARD_ID", "shard_id", "shard: deterministic shard id", roles=("shard",)),
@@ -358,6 +377,11 @@ class SettingsView:
         return self.role in DB_ROLES
 
     @property
+    def dask_scheme(self) -> str:
+        """How dask connections go: tls:// when dask's CA file is given."""
+        return "tls" if self.dask_tls_ca_file else "tcp"
+
+    @property
     def db_credentials(self) -> tuple[str, str] | None:
         return (self.db_username, self.db_password) if self.db_username else None
 
@@ -396,8 +420,10 @@ class SettingsView:
         if self.scheduler_address:
             env["MSPASS_SCHEDULER_ADDRESS"] = self.scheduler_address.url_host
             if self.scheduler == "dask":
+                if self.dask_scheme != "tcp":  # mspasspy's Client appends ":" + DASK_SCHEDULER_PORT
+                    env["MSPASS_SCHEDULER_ADDRESS"] = f"{self.dask_scheme}://{self.scheduler_address.url_host}"
                 env["DASK_SCHEDULER_PORT"] = str(self.scheduler_address.port)
-                env["DASK_SCHEDULER_ADDRESS"] = f"tcp://{self.scheduler_address.hostport}"
+                env["DASK_SCHEDULER_ADDRESS"] = f"{self.dask_scheme}://{self.scheduler_address.hostport}"
             elif self.scheduler == "spark":
                 env["SPARK_MASTER_PORT"] = str(self.scheduler_address.port)
                 env["SPARK_MASTER_URL"] = f"spark://{self.scheduler_address.hostport}"
@@ -453,6 +479,7 @@ MIN_WORKER_MEMORY = 256 * 2**20
 #: how each address scheme is written, for the "valid:" part of messages
 URI_FORMS = {
     "tcp": "tcp://HOST:PORT",
+    "tls": "tls://HOST:PORT",
     "spark": "spark://HOST:PORT",
     "mongodb": "mongodb://HOST:PORT[,HOST:PORT...][/?OPTIONS]",
     "mongodb+srv": "mongodb+srv://HOST[/?OPTIONS]",
@@ -675,6 +702,7 @@ class _Parser:
         self.dask_worker(v)
         self.jupyter(v)
         self.db_auth(v)
+        self.dask_tls(v)
         self.sharding(v)
         v["mspass_home"] = self.mspass_home(v["role"])
         settings = Settings(**v)
@@ -697,7 +725,7 @@ class _Parser:
         # addresses: "this host" for roles that run the service, required otherwise
         mongodb_port = v["mongodb_port"]
         sched_port = v["spark_master_port"] if scheduler == "spark" else v["dask_scheduler_port"]
-        sched_schemes = ("spark",) if scheduler == "spark" else ("tcp",)
+        sched_schemes = ("spark",) if scheduler == "spark" else ("tcp", "tls")
         sched_addr = self.address("MSPASS_SCHEDULER_ADDRESS", sched_port, sched_schemes)
         db_addr = self.address("MSPASS_DB_ADDRESS", mongodb_port, ("mongodb", "mongodb+srv"))
         if role in ("all", "scheduler") and sched_addr is None and scheduler != "none":
@@ -785,6 +813,32 @@ class _Parser:
         address = v["db_address"]
         if user and address and address.uri and "@" in address.uri.split("?")[0]:
             self.problem("MSPASS_DB_ADDRESS names a user and MONGO_INITDB_ROOT_USERNAME is set; valid: one of them")
+
+    def dask_tls(self, v: dict[str, Any]) -> None:
+        """dask's CA file and the certificate and key of each dask role this role runs: named
+        together, and readable (dask would find out only when a connection fails)."""
+        for var in VARIABLES:
+            if var.name.startswith(DASK_TLS):
+                v[var.field] = self.get(var.name) or None
+        ca_var = f"{DASK_TLS}CA_FILE"
+        named = [var.name for var in VARIABLES if var.name.startswith(DASK_TLS) and v[var.field]]
+        if not v["dask_tls_ca_file"]:
+            if named:
+                self.problem(f"{named[0]} is set but {ca_var} is not; valid: dask's CA file with it "
+                             "(TLS), or neither")
+            return
+        if v["scheduler"] != "dask":
+            return
+        needed = [ca_var]
+        for who, roles in DASK_TLS_ROLES.items():
+            if v["role"] in roles:
+                needed += [f"{DASK_TLS}{who.upper()}__CERT", f"{DASK_TLS}{who.upper()}__KEY"]
+        for name in needed:
+            path = v[BY_NAME[name].field]
+            if not path:
+                self.problem(f"{name} is required for role {v['role']!r} when {ca_var} is set; valid: a PEM file")
+            elif not os.access(path, os.R_OK) or not Path(path).is_file():
+                self.problem(f"{name}={path!r} is not a file uid {os.getuid()} can read")
 
     def sharding(self, v: dict[str, Any]) -> None:
         role, engine = v["role"], v["db_engine"]

@@ -23,7 +23,8 @@ def dask_worker(s: Settings, *, wait: bool = True, dashboard: str = "") -> Servi
     assert addr is not None, "settings require a scheduler address for workers"
     user = s.worker_args
     name = user.value("--name") or s.node_name
-    argv = [sys.executable, "-m", "dask", "worker", f"tcp://{addr.hostport}"]
+    target = f"{s.dask_scheme}://{addr.hostport}"
+    argv = [sys.executable, "-m", "dask", "worker", target]
     # our defaults go first and only when the user did not give the option (theirs win)
     if not user.has("--name"):
         argv += ["--name", name]
@@ -41,6 +42,9 @@ def dask_worker(s: Settings, *, wait: bool = True, dashboard: str = "") -> Servi
         argv += ["--death-timeout", f"{s.wait_timeout:g}"]
     if not s.binds_all and not user.has("--host") and not user.has("--listen-address"):
         argv += ["--host", s.bind_url_host]
+    if s.dask_scheme != "tcp" and not user.has("--protocol") and not user.has("--listen-address"):
+        # its own listeners too (the nanny's and the worker's): they take tasks from whoever connects
+        argv += ["--protocol", s.dask_scheme]
     if not any(user.has(o) for o in ("--dashboard", "--no-dashboard", "--dashboard-address")):
         # its own dashboard listens on a random port nobody publishes or tunnels (the
         # scheduler's is the one users open) and imports bokeh: ~1 s of CPU per process
@@ -53,10 +57,13 @@ def dask_worker(s: Settings, *, wait: bool = True, dashboard: str = "") -> Servi
         name="worker",
         argv=argv,
         needs=[TcpProbe(addr.host, addr.port)] if wait else [],
-        probe=DaskWorkersProbe(f"tcp://{addr.hostport}", name, count, dashboard=dashboard),
+        # the worker's own certificate: a worker node need not hold a client's
+        probe=DaskWorkersProbe(target, name, count, dashboard=dashboard,
+                               tls=(s.dask_tls_ca_file, s.dask_tls_worker_cert, s.dask_tls_worker_key)
+                               if s.dask_scheme == "tls" else None),
         log=s.log_dir / f"worker-{s.node_name}.log",
         cwd=s.worker_dir,
-        summary=f"{count} dask worker process(es) {name!r} registered with tcp://{addr.hostport}",
+        summary=f"{count} dask worker process(es) {name!r} registered with {target}",
     )
 
 

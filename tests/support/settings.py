@@ -32,3 +32,17 @@ def make(tmp_path, role=None, found=("mongod", "ferretdb"), in_container=False, 
     """`mspasspy`: where the installed MsPASS package is (None: not installed)."""
     return Settings.from_env(make_env(tmp_path, **kw), role=role, which=fake_which(*found),
                              in_container=in_container, find_mspasspy=lambda: mspasspy)
+
+
+def tls_env(tmp_path: Path, *who: str) -> dict[str, str]:
+    """dask TLS variables naming placeholder files: the CA file, and a certificate and key
+    for each dask role in `who` (scheduler, worker, client)."""
+    files = tmp_path / "tls"
+    files.mkdir(exist_ok=True)
+    env = {"DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(files / "ca.pem")}
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (files / name).write_text("PEM")
+    for role in who:
+        env[f"DASK_DISTRIBUTED__COMM__TLS__{role.upper()}__CERT"] = str(files / "cert.pem")
+        env[f"DASK_DISTRIBUTED__COMM__TLS__{role.upper()}__KEY"] = str(files / "key.pem")
+    return env

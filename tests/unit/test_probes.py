@@ -80,3 +80,31 @@ def test_role_state_probe_counts_the_roles_whose_state_says_ready(tmp_path):
     (tmp_path / "worker-c3.json").write_text('{"ready": true}')
     assert probe.check() is None
     assert probes.Probe.from_dict(probe.to_dict()) == probe  # recorded in the launcher's state
+
+
+def test_a_final_reason_ends_the_wait_at_once():
+    @dataclass
+    class Refusing(probes.Probe):
+        kind: ClassVar[str] = "test-refusing"
+        timeout: float = 0.2
+        calls: int = 0
+
+        def check(self):
+            self.calls += 1
+            return probes.Final("wrong password")
+
+        def describe(self):
+            return "a server that refuses the login"
+
+    probe = Refusing()
+    assert probes.wait_until(probe, time.monotonic() + 30) == "wrong password"
+    assert probe.calls == 1
+
+
+def test_a_login_probe_keeps_no_password_and_says_which_variables_it_needs(monkeypatch):
+    monkeypatch.delenv("MONGO_INITDB_ROOT_USERNAME", raising=False)
+    probe = probes.MongoPingProbe("mongodb://127.0.0.1:1/", auth=True)
+    assert probe.to_dict() == {"kind": "mongo-ping", "uri": "mongodb://127.0.0.1:1/", "timeout": 2.0,
+                               "write": False, "auth": True, "first_user": False}
+    reason = probe.check()
+    assert isinstance(reason, probes.Final) and "MONGO_INITDB_ROOT_USERNAME and MONGO_INITDB_ROOT_PASSWORD" in reason

@@ -17,7 +17,7 @@ import pytest
 from mspass_roles.plan import Plan
 from mspass_roles.probes import DaskWorkersProbe, HttpProbe, MongoPingProbe, TcpProbe
 from mspass_roles.roles import Batch, BatchError, attach_plan, build_plan, directories, resolve_batch
-from tests.support.settings import make
+from tests.support.settings import make, tls_env
 
 PY = sys.executable
 
@@ -98,6 +98,55 @@ def test_db_mongodb_argv_one_interface(tmp_path):
     assert argv == ["mongod", "--dbpath", str(tmp_path / "work" / "db"), "--port", "27020",
                     "--bind_ip", "10.1.2.3"]
     assert "--bind_ip_all" not in argv
+
+
+LOGIN = {"MONGO_INITDB_ROOT_USERNAME": "mspass", "MONGO_INITDB_ROOT_PASSWORD": "pw-42"}
+
+
+def test_db_ferretdb_with_a_login_sets_its_user_up_through_the_environment(tmp_path):
+    svc = only(build_plan(make(tmp_path, role="db", found=("ferretdb",), **LOGIN)))
+    assert "--test-enable-new-auth" in svc.argv and not any("pw-42" in a or "mspass" in a for a in svc.argv)
+    assert svc.env == {"FERRETDB_SETUP_USERNAME": "mspass", "FERRETDB_SETUP_PASSWORD": "pw-42",
+                       "FERRETDB_SETUP_DATABASE": "admin"}
+    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27017/", timeout=5.0, write=True, auth=True)
+
+
+def test_db_ferretdb_on_existing_data_sets_no_user_up(tmp_path):
+    (tmp_path / "work" / "db").mkdir(parents=True)
+    (tmp_path / "work" / "db" / "test.sqlite").write_text("")
+    svc = only(build_plan(make(tmp_path, role="db", found=("ferretdb",), **LOGIN)))
+    assert "--test-enable-new-auth" in svc.argv and svc.env == {}  # the user must exist: the probe says if not
+
+
+@pytest.mark.parametrize("existing, first_user", [(False, True), (True, False)])
+def test_db_mongod_with_a_login_requires_it_and_creates_the_user_only_in_an_empty_dir(tmp_path, existing, first_user):
+    if existing:
+        (tmp_path / "work" / "db").mkdir(parents=True)
+        (tmp_path / "work" / "db" / "WiredTiger").write_text("")
+    svc = only(build_plan(make(tmp_path, role="db", found=("mongod",), **LOGIN)))
+    assert svc.argv[-1] == "--auth" and not any("pw-42" in a for a in svc.argv) and svc.env == {}
+    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27017/", timeout=5.0, write=True, auth=True,
+                                       first_user=first_user)
+
+
+def test_frontend_waits_for_the_database_with_its_login(tmp_path):
+    s = make(tmp_path, role="frontend", MSPASS_DB_ADDRESS="dbhost", MSPASS_SCHEDULER_ADDRESS="sched", **LOGIN)
+    [db, _] = only(build_plan(s)).needs
+    assert db == MongoPingProbe("mongodb://dbhost:27017/", auth=True)
+
+
+def test_dask_over_tls_listens_and_connects_with_tls(tmp_path):
+    env = tls_env(tmp_path, "scheduler", "worker", "client")
+    plan = build_plan(make(tmp_path, role="all", found=("ferretdb",), **env))
+    by_name = {svc.name: svc for svc in plan.services}
+    assert option_values(by_name["scheduler"].argv, "--protocol") == ["tls"]
+    worker = by_name["worker"]
+    assert worker.argv[4] == "tls://127.0.0.1:8786" and option_values(worker.argv, "--protocol") == ["tls"]
+    files = tmp_path / "tls"
+    assert worker.probe.scheduler == "tls://127.0.0.1:8786"
+    assert worker.probe.tls == (str(files / "ca.pem"), str(files / "cert.pem"), str(files / "key.pem"))
+    plain = build_plan(make(tmp_path, role="all", found=("ferretdb",)))
+    assert all("--protocol" not in svc.argv for svc in plain.services)
 
 
 def test_db_probe_log_and_timeout(tmp_path):

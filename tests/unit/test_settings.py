@@ -14,7 +14,7 @@ import pytest
 
 from mspass_roles import settings as settings_mod
 from mspass_roles.settings import VARIABLE_NAMES, Address, SettingsError
-from tests.support.settings import make
+from tests.support.settings import make, tls_env
 
 # ---------------------------------------------------------------------- helpers
 
@@ -296,7 +296,7 @@ def test_spark_scheme_rejected_for_dask(tmp_path):
 def test_invalid_scheduler_address(tmp_path, raw, what):
     problems = problems_of(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS=raw)
     line = the_problem(problems, f"MSPASS_SCHEDULER_ADDRESS={raw!r}", what)
-    assert "valid: HOST, HOST:PORT or tcp://HOST:PORT" in line
+    assert "valid: HOST, HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT" in line
 
 
 @pytest.mark.parametrize("raw,what", [
@@ -920,3 +920,113 @@ def test_secret_variables_stay_out_of_the_settings_repr(tmp_path):
     s = make(tmp_path, MSPASS_JUPYTER_TOKEN="tok3n42", MSPASS_JUPYTER_PWD="pa55word")
     assert "tok3n42" not in repr(s) and "pa55word" not in repr(s)
     assert s.jupyter_token == "tok3n42"
+
+
+# ---------------------------------------------------------------------- database logins and *_FILE
+
+LOGIN = {"MONGO_INITDB_ROOT_USERNAME": "mspass", "MONGO_INITDB_ROOT_PASSWORD": "p@ss:w/rd %"}
+
+
+def test_login_comes_from_the_variables_or_their_files(tmp_path):
+    secret = tmp_path / "password"
+    secret.write_text("from a file\n")  # `echo ... > file` adds a newline: not part of the password
+    s = make(tmp_path, MONGO_INITDB_ROOT_USERNAME="mspass", MONGO_INITDB_ROOT_PASSWORD_FILE=secret)
+    assert s.db_credentials == ("mspass", "from a file")
+    assert make(tmp_path, **LOGIN).db_credentials == ("mspass", "p@ss:w/rd %")
+    assert make(tmp_path).db_credentials is None
+
+
+def test_a_secret_and_its_file_together_is_a_problem(tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text("abc")
+    problems = problems_of(tmp_path, MSPASS_JUPYTER_TOKEN="abc", MSPASS_JUPYTER_TOKEN_FILE=secret)
+    the_problem(problems, "MSPASS_JUPYTER_TOKEN and MSPASS_JUPYTER_TOKEN_FILE are both set; valid: one of them")
+
+
+def test_an_unreadable_secret_file_is_a_problem_that_names_it(tmp_path):
+    problems = problems_of(tmp_path, MONGO_INITDB_ROOT_USERNAME="u", MONGO_INITDB_ROOT_PASSWORD_FILE=tmp_path / "no")
+    the_problem(problems, f"MONGO_INITDB_ROOT_PASSWORD_FILE={str(tmp_path / 'no')!r} cannot be read")
+
+
+def test_only_declared_variables_are_read_from_files(tmp_path):
+    (tmp_path / "port").write_text("1234")
+    assert make(tmp_path, MONGODB_PORT_FILE=tmp_path / "port").mongodb_port == 27017
+
+
+@pytest.mark.parametrize("given, missing", [("MONGO_INITDB_ROOT_USERNAME", "MONGO_INITDB_ROOT_PASSWORD"),
+                                            ("MONGO_INITDB_ROOT_PASSWORD", "MONGO_INITDB_ROOT_USERNAME")])
+def test_the_login_needs_both_variables(tmp_path, given, missing):
+    the_problem(problems_of(tmp_path, **{given: "x"}), f"{given} is set but {missing} is not")
+
+
+def test_a_login_twice_is_a_problem(tmp_path):
+    problems = problems_of(tmp_path, role="frontend", **LOGIN, MSPASS_SCHEDULER_ADDRESS="sched",
+                           MSPASS_DB_ADDRESS="mongodb://other:pw@dbhost/")
+    the_problem(problems, "MSPASS_DB_ADDRESS names a user and MONGO_INITDB_ROOT_USERNAME is set")
+
+
+def test_the_password_is_redacted_everywhere_settings_show(tmp_path):
+    s = make(tmp_path, **LOGIN)
+    assert s.resolved()["MONGO_INITDB_ROOT_PASSWORD"] == "<redacted>"
+    assert s.resolved()["MONGO_INITDB_ROOT_USERNAME"] == "mspass"
+    assert "p@ss" not in repr(s) + "\n".join(s.resolved().values())
+
+
+def test_client_env_carries_the_login_in_an_address_mspasspy_completes_with_the_port(tmp_path):
+    from pymongo.uri_parser import parse_uri
+
+    env = make(tmp_path, role="frontend", found=(), MSPASS_DB_ADDRESS="dbhost:27018",
+               MSPASS_SCHEDULER_ADDRESS="sched", **LOGIN).client_env()
+    assert env["MSPASS_DB_ADDRESS"] == "mongodb://mspass:p%40ss%3Aw%2Frd%20%25@dbhost"
+    db, _ = emulate_mspasspy_client(env)
+    for uri in (db, env["MSPASS_DB_URI"]):
+        parsed = parse_uri(uri)
+        assert (parsed["username"], parsed["password"], parsed["nodelist"]) == ("mspass", "p@ss:w/rd %",
+                                                                                [("dbhost", 27018)])
+    # and a URI of several servers gets the login too
+    env = make(tmp_path, role="frontend", found=(), MSPASS_DB_ADDRESS="mongodb://a:1,b:2/?replicaSet=rs",
+               MSPASS_SCHEDULER_ADDRESS="sched", **LOGIN).client_env()
+    parsed = parse_uri(env["MSPASS_DB_ADDRESS"])
+    assert parsed["username"] == "mspass" and parsed["nodelist"] == [("a", 1), ("b", 2)] and env["MONGODB_PORT"] == ""
+
+
+# ---------------------------------------------------------------------- dask TLS (dask's own variables)
+
+
+def test_dask_goes_over_tls_when_its_ca_file_is_given(tmp_path):
+    s = make(tmp_path, **tls_env(tmp_path, "scheduler", "worker", "client"))
+    assert s.dask_scheme == "tls"
+    env = s.client_env()
+    # mspasspy's Client appends ":" + DASK_SCHEDULER_PORT to MSPASS_SCHEDULER_ADDRESS
+    assert env["MSPASS_SCHEDULER_ADDRESS"] == "tls://127.0.0.1" and env["DASK_SCHEDULER_PORT"] == "8786"
+    assert env["DASK_SCHEDULER_ADDRESS"] == "tls://127.0.0.1:8786"
+    assert make(tmp_path).dask_scheme == "tcp"
+
+
+@pytest.mark.parametrize("role, extra, missing", [
+    ("all", {}, "SCHEDULER__CERT"),
+    ("scheduler", {}, "SCHEDULER__KEY"),
+    ("worker", {"MSPASS_SCHEDULER_ADDRESS": "sched"}, "WORKER__CERT"),
+    ("frontend", FRONTEND, "CLIENT__KEY"),
+])
+def test_each_dask_role_needs_its_certificate_and_key(tmp_path, role, extra, missing):
+    problems = problems_of(tmp_path, role=role, **extra, **tls_env(tmp_path))
+    the_problem(problems, f"DASK_DISTRIBUTED__COMM__TLS__{missing} is required for role {role!r} when "
+                          "DASK_DISTRIBUTED__COMM__TLS__CA_FILE is set")
+
+
+def test_a_dask_certificate_without_the_ca_file_is_a_problem(tmp_path):
+    env = tls_env(tmp_path, "client")
+    del env["DASK_DISTRIBUTED__COMM__TLS__CA_FILE"]
+    the_problem(problems_of(tmp_path, **env), "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT is set but "
+                                              "DASK_DISTRIBUTED__COMM__TLS__CA_FILE is not")
+
+
+def test_an_unreadable_dask_certificate_is_a_problem(tmp_path):
+    env = {**tls_env(tmp_path, "scheduler"), "DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__KEY": str(tmp_path / "none")}
+    the_problem(problems_of(tmp_path, role="scheduler", **env),
+                f"DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__KEY={str(tmp_path / 'none')!r} is not a file")
+
+
+def test_tls_variables_do_not_concern_spark(tmp_path):
+    assert make(tmp_path, MSPASS_SCHEDULER="spark", **tls_env(tmp_path)).spark_master_port == 7077

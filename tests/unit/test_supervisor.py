@@ -60,3 +60,12 @@ def test_a_known_uid_is_left_alone(tmp_path, monkeypatch):
     monkeypatch.delenv("LD_PRELOAD", raising=False)
     env = child_environment(make(tmp_path))
     assert "NSS_WRAPPER_PASSWD" not in env and "LD_PRELOAD" not in env and env["HOME"] == str(tmp_path)
+
+
+def test_the_database_login_and_secret_files_stay_out_of_the_childrens_environment(tmp_path, monkeypatch):
+    secret = tmp_path / "password"
+    secret.write_text("pw")
+    monkeypatch.setenv("MONGO_INITDB_ROOT_USERNAME", "mspass")
+    monkeypatch.setenv("MONGO_INITDB_ROOT_PASSWORD_FILE", str(secret))
+    env = child_environment(make(tmp_path))
+    assert not {"MONGO_INITDB_ROOT_USERNAME", "MONGO_INITDB_ROOT_PASSWORD_FILE"} & set(env)

@@ -1,0 +1,75 @@
+"""Credentials of one cluster on shared nodes (mspass-hpc makes them per job): a random
+database password and a fresh CA with one certificate for the cluster's dask roles, in a
+private directory; handed to the roles as the contract's variables (paths only).
+
+Standard library and the `openssl` command: mspass-hpc runs on login nodes with the
+system's python3, where `cryptography` may be missing and openssl never is. The commands
+work with OpenSSL 1.1 (RHEL 8) and 3.x.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+DB_USER = "mspass"
+#: how long the certificates are valid: longer than any Slurm job may run
+DAYS = "400"
+DASK_TLS = "DASK_DISTRIBUTED__COMM__TLS__"
+
+
+class CredentialsError(Exception):
+    pass
+
+
+def create(directory: Path) -> dict[str, str]:
+    """Write the credentials into `directory` (created, mode 0700; files 0600) and return
+    the variables that make the roles use them. The CA's key is deleted once it has signed:
+    nobody can make another certificate this cluster accepts."""
+    if shutil.which("openssl") is None:
+        raise CredentialsError("openssl is not on PATH; it makes the job's certificates (or run insecurely)")
+    directory.mkdir(mode=0o700, parents=True)
+    os.chmod(directory, 0o700)  # whatever the umask
+    password = directory / "db-password"
+    _write_private(password, secrets.token_urlsafe(32))
+    old_umask = os.umask(0o077)
+    try:
+        key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        _openssl(directory, "req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", DAYS,
+                 "-subj", "/CN=mspass cluster CA")
+        _openssl(directory, "req", *key, "-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=mspass")
+        _openssl(directory, "x509", "-req", "-in", "tls.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-set_serial", str(secrets.randbits(63)), "-out", "tls.pem", "-days", DAYS)
+    finally:
+        os.umask(old_umask)
+        for name in ("ca.key", "tls.csr"):
+            (directory / name).unlink(missing_ok=True)
+    env = {
+        "MONGO_INITDB_ROOT_USERNAME": DB_USER,
+        "MONGO_INITDB_ROOT_PASSWORD_FILE": str(password),
+        f"{DASK_TLS}CA_FILE": str(directory / "ca.pem"),
+        "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
+    }
+    for who in ("SCHEDULER", "WORKER", "CLIENT"):  # dask checks hostnames nowhere: one certificate
+        env[f"{DASK_TLS}{who}__CERT"] = str(directory / "tls.pem")
+        env[f"{DASK_TLS}{who}__KEY"] = str(directory / "tls.key")
+    return env
+
+
+def remove(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def _openssl(cwd: Path, *args: str) -> None:
+    done = subprocess.run(["openssl", *args], cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise CredentialsError(f"openssl {args[0]} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
