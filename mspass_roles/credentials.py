@@ -1,6 +1,6 @@
-"""Credentials of one cluster on shared nodes (mspass-hpc makes them per job): a random
-database password and a fresh CA with one certificate for the cluster's dask roles, in a
-private directory; handed to the roles as the contract's variables (paths only).
+"""Credentials of a cluster on shared nodes (mspass-hpc makes them): a fresh CA with one
+certificate for the cluster's dask roles, and a random database password, in private
+files; handed to the roles as the contract's variables (paths only).
 
 Standard library and the `openssl` command: mspass-hpc runs on login nodes with the
 system's python3, where `cryptography` may be missing and openssl never is. The commands
@@ -25,16 +25,23 @@ class CredentialsError(Exception):
     pass
 
 
-def create(directory: Path) -> dict[str, str]:
-    """Write the credentials into `directory` (created, mode 0700; files 0600) and return
-    the variables that make the roles use them. The CA's key is deleted once it has signed:
-    nobody can make another certificate this cluster accepts."""
+def tls_variables(directory: Path) -> dict[str, str]:
+    """dask's variables for the CA and certificate `make_tls` writes into `directory`."""
+    env = {f"{DASK_TLS}CA_FILE": str(directory / "ca.pem"), "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True"}
+    for who in ("SCHEDULER", "WORKER", "CLIENT"):  # dask checks hostnames nowhere: one certificate
+        env[f"{DASK_TLS}{who}__CERT"] = str(directory / "tls.pem")
+        env[f"{DASK_TLS}{who}__KEY"] = str(directory / "tls.key")
+    return env
+
+
+def make_tls(directory: Path) -> dict[str, str]:
+    """A fresh CA and one certificate it signed, in `directory` (created, mode 0700; files
+    0600). The CA's key is deleted once it has signed: nobody can make another certificate
+    this cluster accepts."""
     if shutil.which("openssl") is None:
-        raise CredentialsError("openssl is not on PATH; it makes the job's certificates (or run insecurely)")
+        raise CredentialsError("openssl is not on PATH; it makes the cluster's certificates")
     directory.mkdir(mode=0o700, parents=True)
     os.chmod(directory, 0o700)  # whatever the umask
-    password = directory / "db-password"
-    _write_private(password, secrets.token_urlsafe(32))
     old_umask = os.umask(0o077)
     try:
         key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
@@ -47,16 +54,20 @@ def create(directory: Path) -> dict[str, str]:
         os.umask(old_umask)
         for name in ("ca.key", "tls.csr"):
             (directory / name).unlink(missing_ok=True)
-    env = {
-        "MONGO_INITDB_ROOT_USERNAME": DB_USER,
-        "MONGO_INITDB_ROOT_PASSWORD_FILE": str(password),
-        f"{DASK_TLS}CA_FILE": str(directory / "ca.pem"),
-        "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
-    }
-    for who in ("SCHEDULER", "WORKER", "CLIENT"):  # dask checks hostnames nowhere: one certificate
-        env[f"{DASK_TLS}{who}__CERT"] = str(directory / "tls.pem")
-        env[f"{DASK_TLS}{who}__KEY"] = str(directory / "tls.key")
-    return env
+    return tls_variables(directory)
+
+
+def login_variables(password_file: Path) -> dict[str, str]:
+    """The database login's variables, the password in `password_file`."""
+    return {"MONGO_INITDB_ROOT_USERNAME": DB_USER, "MONGO_INITDB_ROOT_PASSWORD_FILE": str(password_file)}
+
+
+def make_login(password_file: Path) -> dict[str, str]:
+    """A random password in `password_file` (mode 0600), unless the file exists: a
+    database keeps the user it was made with, so later clusters on its data reuse it."""
+    if not password_file.exists():
+        _write_private(password_file, secrets.token_urlsafe(32))
+    return login_variables(password_file)
 
 
 def remove(directory: Path) -> None:

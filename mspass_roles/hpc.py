@@ -23,6 +23,7 @@ import urllib.parse
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import credentials
 from .plan import Plan, Service
 from .probes import RoleStateProbe
 from .settings import DEFAULT_PORTS
@@ -31,7 +32,7 @@ from .supervisor import Options, Supervisor
 PROG = "mspass-hpc"
 SCHEDULERS = ("dask", "spark")
 #: variables of the contract a role container receives from this job's environment
-FORWARDED = re.compile(r"^(MSPASS_|MONGODB_PORT$|DASK_|SPARK_|JUPYTER_PORT$)")
+FORWARDED = re.compile(r"^(MSPASS_|MONGODB_PORT$|DASK_|SPARK_|JUPYTER_PORT$|MONGO_INITDB_ROOT_)")
 #: variables of the job script itself, meaningless inside a container
 HOST_SIDE = {"MSPASS_CONTAINER", "MSPASS_RUNSCRIPT", "MSPASS_HPC_ARGS", "MSPASS_CONTAINER_RUNTIME", "MSPASS_PYTHON",
              "MSPASS_LAUNCHER_EXTRA"}
@@ -88,6 +89,9 @@ class Layout:
     workers_per_node: int = 1  # dask worker processes per worker node (--nworkers)
     ports: str = "auto"  # auto: per-job ports, so two jobs on one node do not collide
     all_in_one: bool = False  # role `all` on the primary node only
+    #: a database login and dask over TLS (per-job certificates), the dashboard on loopback:
+    #: other users of the cluster's nodes reach none of the job's services
+    secure: bool = True
 
 
 @dataclass
@@ -112,6 +116,56 @@ def job_ports(job_id: str, mode: str, env: dict[str, str]) -> dict[str, str]:
     return {name: env.get(name) or str(port) for name, port in chosen.items()}
 
 
+@dataclass
+class JobCredentials:
+    """What a secure job hands its roles (paths only): dask's CA and certificate, made per
+    job in its private run dir (removed at the end), and the database login, whose password
+    lives beside the database's files (`MSPASS_DB_DIR`.password, mode 0600): the database
+    keeps the user it was made with, so a later job on the same data needs the same one.
+    A login or TLS variable the user set wins over ours (then we make none of that kind)."""
+
+    tls_dir: Path | None
+    password_file: Path | None
+    variables: dict[str, str]
+
+    @classmethod
+    def for_job(cls, layout: Layout, env: dict[str, str], run_dir: Path) -> "JobCredentials":
+        if not layout.secure:
+            return cls(None, None, {})
+        variables: dict[str, str] = {}
+        password_file = tls_dir = None
+        if not any(k.startswith("MONGO_INITDB_ROOT_") for k in env):
+            password_file = Path(f"{db_dir(env)}.password")
+            variables.update(credentials.login_variables(password_file))
+        if layout.scheduler == "dask" and not any(k.startswith(credentials.DASK_TLS) for k in env):
+            tls_dir = run_dir / "tls"
+            variables.update(credentials.tls_variables(tls_dir))
+        if layout.scheduler == "dask" and "MSPASS_DASHBOARD_ADDRESS" not in env:
+            variables["MSPASS_DASHBOARD_ADDRESS"] = "127.0.0.1"  # it has no login: reached by ssh tunnel
+        return cls(tls_dir, password_file, variables)
+
+    def make(self) -> None:
+        """Write the files (before any role starts). A database made without a login
+        cannot be given one by a password we make now: that is an error, before anything
+        starts, that says what to do."""
+        if self.password_file and not self.password_file.exists():
+            data = self.password_file.with_suffix("")
+            if data.is_dir() and any(data.iterdir()):
+                raise HpcError(f"the database in {data} was made without a login (by a job with --insecure, or "
+                               "an earlier version), so this job cannot require one: run it with --insecure, or "
+                               f"move {data} away to start a new database with a login")
+            credentials.make_login(self.password_file)
+        if self.tls_dir:
+            try:
+                credentials.make_tls(self.tls_dir)
+            except credentials.CredentialsError as err:
+                raise HpcError(f"{err} (or run with --insecure)") from None
+
+
+def db_dir(env: dict[str, str]) -> Path:
+    return Path(env.get("MSPASS_DB_DIR") or job_work_dir(env) / "db")
+
+
 def scheduler_port(layout: Layout, env: dict[str, str]) -> str:
     return env["SPARK_MASTER_PORT"] if layout.scheduler == "spark" else env["DASK_SCHEDULER_PORT"]
 
@@ -126,8 +180,9 @@ def plan(layout: Layout, nodes: list[str], env: dict[str, str], job_id: str,
     common = {k: v for k, v in env.items() if FORWARDED.match(k) and k not in HOST_SIDE}
     common.update(job_ports(job_id, layout.ports, env))
     # on the shared file system, where this launcher reads each role's state
-    common["MSPASS_RUN_DIR"] = str(job_work_dir(env) / f".mspass-job-{job_id}")
+    common["MSPASS_RUN_DIR"] = str(run_dir(env, job_id))
     common["MSPASS_SCHEDULER"] = layout.scheduler
+    common.update(JobCredentials.for_job(layout, env, run_dir(env, job_id)).variables)
     batch = ["--batch", notebook, *(notebook_args or [])] if notebook else []
     if layout.all_in_one:
         return [Launch("all", [primary], {**common, "MSPASS_ROLE": "all"}, batch, foreground=bool(notebook))]
@@ -152,6 +207,11 @@ def plan(layout: Layout, nodes: list[str], env: dict[str, str], job_id: str,
 
 def job_work_dir(env: dict[str, str]) -> Path:
     return Path(env.get("MSPASS_WORK_DIR") or os.getcwd())
+
+
+def run_dir(env: dict[str, str], job_id: str) -> Path:
+    """The roles' state, private config and the job's certificates: mode 0700, removed at the end."""
+    return job_work_dir(env) / f".mspass-job-{job_id}"
 
 
 def runtime_argv(launch: Launch, runtime: str, container: str) -> list[str]:
@@ -225,7 +285,7 @@ class JobInfo:
             "layout": asdict(self.layout),
             "roles": [{"role": launch.role, "nodes": launch.nodes} for launch in self.launches],
             "db": f"mongodb://{self.host}:{e['MONGODB_PORT']}/",
-            "scheduler": f"{'spark' if self.layout.scheduler == 'spark' else 'tcp'}://{self.host}:{port}",
+            "scheduler": f"{self.scheduler_scheme()}://{self.host}:{port}",
             "jupyter": f"http://{self.host}:{e['JUPYTER_PORT']}/lab",
         }
         try:
@@ -233,6 +293,11 @@ class JobInfo:
         except OSError as err:
             return f"WARNING: cannot write {self.path}: {err}"
         return None
+
+    def scheduler_scheme(self) -> str:
+        if self.layout.scheduler == "spark":
+            return "spark"
+        return "tls" if credentials.DASK_TLS + "CA_FILE" in self.launches[0].env else "tcp"
 
     def running(self) -> str | None:
         return self.write("running")
@@ -259,8 +324,15 @@ class JobInfo:
         ui = e["SPARK_MASTER_WEBUI_PORT"] if self.layout.scheduler == "spark" else e["DASK_DASHBOARD_PORT"]
         # on the user's computer, the usual ports
         jupyter, dashboard = DEFAULT_PORTS["JUPYTER_PORT"], DEFAULT_PORTS["DASK_DASHBOARD_PORT"]
+        if e.get("MSPASS_DASHBOARD_ADDRESS") == "127.0.0.1":
+            # the dashboard listens on the node's loopback only: the tunnel ends on the node,
+            # through the login node (ssh to the nodes of one's own job is the usual rule)
+            tunnel = (f"ssh -N -J {login} -L {jupyter}:localhost:{e['JUPYTER_PORT']} "
+                      f"-L {dashboard}:localhost:{ui} {self.host}")
+        else:
+            tunnel = f"ssh -N -L {jupyter}:{self.host}:{e['JUPYTER_PORT']} -L {dashboard}:{self.host}:{ui} {login}"
         return ("Jupyter runs on the compute node. From your computer:\n"
-                f"    ssh -N -L {jupyter}:{self.host}:{e['JUPYTER_PORT']} -L {dashboard}:{self.host}:{ui} {login}\n"
+                f"    {tunnel}\n"
                 f"  then open http://localhost:{jupyter}/lab{'?' + query if query else ''}"
                 f" (dashboard: http://localhost:{dashboard}/)")
 
@@ -311,6 +383,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--ports", choices=("auto", "default"), default="auto",
                      help="auto (default): a block of ports from the job id; default: the usual ports")
     run.add_argument("--all-in-one", action="store_true", help="one all-in-one container on the primary node")
+    run.add_argument("--insecure", action="store_true",
+                     help="no database login, dask over plain TCP, the dashboard on the node's network: any user "
+                          "of the cluster can then reach the job's data and run code as you (default: secure)")
     run.add_argument("--dry-run", action="store_true", help="print the commands, start nothing")
     run.add_argument("notebook", nargs="?", help="notebook or script to run in batch mode (in the work dir)")
     run.add_argument("notebook_args", nargs=argparse.REMAINDER, help="papermill options or script arguments")
@@ -323,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         layout = Layout(scheduler=args.scheduler or env.get("MSPASS_SCHEDULER") or "dask", primary=args.primary,
                         worker_on_primary=args.worker_on_primary, workers_per_node=args.workers_per_node,
-                        ports=args.ports, all_in_one=args.all_in_one)
+                        ports=args.ports, all_in_one=args.all_in_one, secure=not args.insecure)
         nodes = allocation(env)
         job_id = env.get("SLURM_JOB_ID", "0")
         container = env.get("MSPASS_CONTAINER", "")
@@ -348,6 +423,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     work_dir = job_work_dir(env)
     log_dir = Path(env.get("MSPASS_LOG_DIR") or work_dir / "logs")
+    try:
+        run_dir(env, job_id).mkdir(parents=True, exist_ok=True, mode=0o700)
+        JobCredentials.for_job(layout, env, run_dir(env, job_id)).make()
+    except HpcError as err:
+        shutil.rmtree(run_dir(env, job_id), ignore_errors=True)
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return err.code
     wait = float(env.get("MSPASS_WAIT_TIMEOUT") or 300)
     return run(layout, launches, runtime, container, nodes, job_id, work_dir, log_dir, wait)
 

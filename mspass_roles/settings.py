@@ -174,6 +174,9 @@ VARIABLES = (
     _port("MSPASS_SPARK_BLOCKMANAGER_PORT", "spark_blockmanager_port", 7079,
           "Spark block manager port of the driver", FRONTEND_ROLES),
     Var("MSPASS_BIND_ADDRESS", "bind_address", "address services listen on", "0.0.0.0", "rule"),
+    Var("MSPASS_DASHBOARD_ADDRESS", "dashboard_address", "address the dask dashboard listens on (it has no "
+        "login): 127.0.0.1 keeps it to this node, reached through an ssh tunnel (mspass-hpc does so)", kind="rule",
+        shown="MSPASS_BIND_ADDRESS", roles=("all", "scheduler")),
     Var("MSPASS_NODE_NAME", "node_name", "name of this node in logs and worker names", kind="rule",
         shown="host name"),
     Var("MSPASS_WORK_DIR", "work_dir", "run directory; notebooks live here", kind="rule",
@@ -717,6 +720,10 @@ class _Parser:
         if not is_host(bind):
             self.problem(f"MSPASS_BIND_ADDRESS={bind!r} is not an address; valid: an IP address or host name")
         local = local_address(bind)
+        dashboard = v["dashboard_address"] = self.get("MSPASS_DASHBOARD_ADDRESS") or bind
+        if not is_host(dashboard):
+            self.problem(f"MSPASS_DASHBOARD_ADDRESS={dashboard!r} is not an address; valid: an IP address or host "
+                         "name")
         node_name = v["node_name"] = self.get("MSPASS_NODE_NAME", socket.gethostname())
         if not _HOST_RE.match(node_name):  # it names files: no "/" may take them elsewhere
             self.problem(f"MSPASS_NODE_NAME={node_name!r} is not a name; valid: letters, digits and . _ - "

@@ -7,7 +7,7 @@ import sys
 from .. import spark
 from ..plan import Service
 from ..probes import HttpProbe
-from ..settings import Settings
+from ..settings import ANY_ADDRESS, Address, Settings, local_address
 
 
 def services(s: Settings) -> list[Service]:
@@ -16,16 +16,17 @@ def services(s: Settings) -> list[Service]:
 
 def dashboard_url(s: Settings) -> str:
     """The dask dashboard as reached on this node (see dask_scheduler for IPv6)."""
-    ipv6 = ":" in s.bind_address
-    hostport = f"127.0.0.1:{s.dask_dashboard_port}" if ipv6 else s.local_hostport(s.dask_dashboard_port)
-    return f"http://{hostport}"
+    ipv6 = ":" in s.dashboard_address
+    host = "127.0.0.1" if ipv6 else local_address(s.dashboard_address)
+    return f"http://{Address(host, s.dask_dashboard_port).hostport}"
 
 
 def dask_scheduler(s: Settings) -> Service:
     # dask parses the dashboard address by splitting on ':', so it cannot name an IPv6
     # address; given the port alone it listens on every IPv4 interface
-    ipv6 = ":" in s.bind_address
-    dashboard = f":{s.dask_dashboard_port}" if s.binds_all or ipv6 else s.bind_hostport(s.dask_dashboard_port)
+    ipv6 = ":" in s.dashboard_address
+    every = s.dashboard_address in ANY_ADDRESS or ipv6
+    dashboard = f":{s.dask_dashboard_port}" if every else f"{s.dashboard_address}:{s.dask_dashboard_port}"
     local = dashboard_url(s)
     argv = [sys.executable, "-m", "dask", "scheduler",
             "--port", str(s.dask_scheduler_port),

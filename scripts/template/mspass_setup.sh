@@ -27,7 +27,10 @@ export MSPASS_SCHEDULER=dask
 # export MSPASS_CONTAINER_RUNTIME=singularity
 
 # Optional: launcher options, e.g. "--worker-on-primary", "--workers-per-node 4",
-# "--ports default" (the usual ports instead of a per-job block); see run_mspass.sh --help
+# "--ports default" (the usual ports instead of a per-job block); see run_mspass.sh --help.
+# Jobs are secure by default (a database login, dask over TLS with per-job certificates, the
+# dashboard on the node's loopback); "--insecure" turns that off: other users of the
+# cluster could then read your database and run code as you on your dask workers.
 export MSPASS_HPC_ARGS=""
 
 # Optional: the domain of the login node (e.g. cluster.example.edu), used only to print the

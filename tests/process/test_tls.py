@@ -19,7 +19,7 @@ pytestmark = pytest.mark.process
 @pytest.fixture
 def secured(roles):
     """scheduler, one worker and the database, each started with the cluster's credentials."""
-    env = credentials.create(roles.tmp / "credentials")
+    env = {**credentials.make_tls(roles.tmp / "tls"), **credentials.make_login(roles.tmp / "db.password")}
     roles.start("db", "db", **env).wait_ready()
     roles.start("scheduler", "scheduler", **env).wait_ready()
     roles.start("worker", "worker", MSPASS_SCHEDULER_ADDRESS="127.0.0.1", **env).wait_ready()
@@ -60,7 +60,7 @@ def test_without_the_clusters_certificate_no_one_reaches_scheduler_or_workers(ro
     # a client without it: plain dask, and TLS with a CA of its own
     with pytest.raises((OSError, TimeoutError)):
         Client(f"tcp://127.0.0.1:{port}", timeout=5, set_as_default=False)
-    other = credentials.create(roles.tmp / "another-cluster")
+    other = credentials.make_tls(roles.tmp / "another-cluster")
     with pytest.raises((OSError, TimeoutError)):
         Client(f"tls://127.0.0.1:{port}", timeout=5, set_as_default=False,
                security=Security(tls_ca_file=other["DASK_DISTRIBUTED__COMM__TLS__CA_FILE"],

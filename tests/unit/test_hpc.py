@@ -145,10 +145,56 @@ def test_an_interactive_job_prints_the_tunnel_with_the_token_from_the_frontends_
     (info.run_dir / "frontend-c1.json").write_text(json.dumps({"ready": True, "services": [
         {"name": "jupyter", "urls": {"jupyter": "http://127.0.0.1:8888/lab?token=abc123"}}]}))
     message = frontend.on_ready()
-    port = launches[-1].env["JUPYTER_PORT"]
-    assert f"ssh -N -L 8888:c1:{port} " in message and " login1\n" in message
+    e = launches[-1].env
+    # the dashboard listens on the node's loopback: the tunnel ends on the node, through the login node
+    assert (f"ssh -N -J login1 -L 8888:localhost:{e['JUPYTER_PORT']} -L 8787:localhost:{e['DASK_DASHBOARD_PORT']} "
+            "c1\n") in message
     assert "http://localhost:8888/lab?token=abc123 " in message
     assert json.loads((tmp_path / "mspass-job-42.json").read_text())["state"] == "running"
+
+    insecure = hpc.plan(hpc.Layout(secure=False), ["c1", "c2"], env, "42", None)
+    message = hpc.JobInfo(hpc.Layout(secure=False), insecure, ["c1", "c2"], "42", tmp_path).jupyter_ready()
+    assert f"ssh -N -L 8888:c1:{insecure[-1].env['JUPYTER_PORT']} " in message and " login1\n" in message
+
+
+def test_a_job_is_secure_by_default_with_paths_only_in_the_containers_environment(tmp_path):
+    env = {**ENV, "MSPASS_WORK_DIR": str(tmp_path)}
+    launches = hpc.plan(hpc.Layout(), ["c1", "c2"], env, "42", None)
+    tls = tmp_path / ".mspass-job-42" / "tls"
+    for launch in launches:
+        assert launch.env["MONGO_INITDB_ROOT_USERNAME"] == "mspass"
+        assert launch.env["MONGO_INITDB_ROOT_PASSWORD_FILE"] == str(tmp_path / "db.password")
+        assert launch.env["DASK_DISTRIBUTED__COMM__TLS__CA_FILE"] == str(tls / "ca.pem")
+        assert launch.env["MSPASS_DASHBOARD_ADDRESS"] == "127.0.0.1"
+        assert "MONGO_INITDB_ROOT_PASSWORD" not in launch.env
+    info = hpc.JobInfo(hpc.Layout(), launches, ["c1", "c2"], "42", tmp_path)
+    info.write("running")
+    assert json.loads(info.path.read_text())["scheduler"].startswith("tls://c1:")
+
+    insecure = hpc.plan(hpc.Layout(secure=False), ["c1", "c2"], env, "42", None)
+    assert not any(k.startswith(("MONGO_INITDB", "DASK_DISTRIBUTED")) or k == "MSPASS_DASHBOARD_ADDRESS"
+                   for launch in insecure for k in launch.env)
+    spark = hpc.plan(hpc.Layout(scheduler="spark"), ["c1", "c2"], env, "42", None)
+    assert "MONGO_INITDB_ROOT_USERNAME" in spark[0].env and "DASK_DISTRIBUTED__COMM__TLS__CA_FILE" not in spark[0].env
+    # a login the user gives is theirs: none of ours beside it
+    own = hpc.plan(hpc.Layout(), ["c1", "c2"], {**env, "MONGO_INITDB_ROOT_USERNAME": "me",
+                                                "MONGO_INITDB_ROOT_PASSWORD_FILE": "/p"}, "42", None)
+    assert own[0].env["MONGO_INITDB_ROOT_USERNAME"] == "me" and own[0].env["MONGO_INITDB_ROOT_PASSWORD_FILE"] == "/p"
+
+
+def test_job_credentials_are_made_before_start_and_a_database_without_a_login_is_refused(tmp_path):
+    env = {**ENV, "MSPASS_WORK_DIR": str(tmp_path)}
+    made = hpc.JobCredentials.for_job(hpc.Layout(), env, tmp_path / ".mspass-job-42")
+    made.make()
+    assert (tmp_path / "db.password").stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in (tmp_path / ".mspass-job-42" / "tls").iterdir()) == ["ca.pem", "tls.key", "tls.pem"]
+
+    old = tmp_path / "old"
+    (old / "db").mkdir(parents=True)
+    (old / "db" / "mspass.sqlite").write_text("")
+    with pytest.raises(hpc.HpcError, match="was made without a login .* run it with --insecure"):
+        hpc.JobCredentials.for_job(hpc.Layout(), {**ENV, "MSPASS_WORK_DIR": str(old)}, old / ".run").make()
+    assert not (old / "db.password").exists()
 
 
 def test_hostname_base_never_changes_the_service_addresses():
