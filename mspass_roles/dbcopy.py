@@ -76,7 +76,7 @@ def restore(dest: Path, live: Path) -> str | None:
     Returns what recover() did, if anything."""
     recovered = recover(dest)
     shutil.rmtree(live, ignore_errors=True)
-    live.mkdir(parents=True)
+    live.mkdir(parents=True, mode=0o700)  # the database's files are its owner's alone
     if dest.is_dir():
         # copy2 keeps mtimes, so the first copy back links every file that stays unchanged
         shutil.copytree(dest, live, dirs_exist_ok=True, ignore=shutil.ignore_patterns(MANIFEST))
@@ -136,7 +136,7 @@ class Copier:
             since = time.monotonic()
             recover(self.dest)
             new = incoming(self.dest)
-            new.mkdir(parents=True)
+            new.mkdir(parents=True, mode=0o700)
             seen = self._manifest()
             frozen = self.freeze() if running and self.freeze else contextlib.nullcontext()
             with frozen:

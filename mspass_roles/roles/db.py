@@ -84,7 +84,8 @@ def services(s: Settings) -> list[Service]:
 
     def before() -> str | None:
         if copier is None:
-            path.mkdir(parents=True, exist_ok=True)
+            # a new database's files are its owner's alone (a login guards the server, not the files)
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
             return None
         return dbcopy.restore(s.db_dir, path)  # start from the last complete copy
 

@@ -63,6 +63,12 @@ def test_a_mspass_workflow_job_runs_on_the_nodes_and_ends_with_the_notebook(clus
     info = json.loads((run_dir / f"mspass-job-{job}.json").read_text())
     assert info["state"] == "ended" and info["nodes"] == NODES
     assert "mspass hpc: worker ready: worker on c2,c3" in job_output(run_dir, job)  # both workers' states
+    # secure by default: dask went over TLS; the job's certificates went with it, the
+    # database's password stays private beside its files for the next job on them
+    assert info["scheduler"].startswith("tls://c1:")
+    assert not (run_dir / f".mspass-job-{job}").exists()
+    assert (run_dir / "db.password").stat().st_mode & 0o777 == 0o600
+    assert (run_dir / "db").stat().st_mode & 0o777 == 0o700
     wait_until_nothing_runs(cluster, 30)
 
 
@@ -89,14 +95,20 @@ def test_scancel_stops_every_container_on_every_node(cluster, run_dir):
     wait_until_nothing_runs(cluster, 60)
 
 
-def test_an_interactive_job_prints_how_to_reach_jupyter(cluster, run_dir):
-    job = submit(cluster, run_dir)  # no notebook: Jupyter until the job ends
-    match = wait_until(lambda: re.search(r"ssh -N -L 8888:(\w+):(\d+) .*\n.*/lab\?token=([\w.~-]+)",
-                                         job_output(run_dir, job)),
+def wait_for_jupyter(cluster, run_dir, job) -> tuple[str, str]:
+    """Jupyter's port and token from the ssh tunnel an interactive job prints."""
+    match = wait_until(lambda: re.search(r"ssh -N -J \S+ -L 8888:localhost:(\d+) -L 8787:localhost:\d+ (\w+)\n"
+                                         r".*/lab\?token=([\w.~-]+)", job_output(run_dir, job)),
                        180, "the ssh tunnel in the job's output", interval=0.5,
                        details=lambda: job_output(run_dir, job))
-    node, port, token = match.groups()
+    port, node, token = match.groups()
     assert node == "c1"
+    return port, token
+
+
+def test_an_interactive_job_prints_how_to_reach_jupyter(cluster, run_dir):
+    job = submit(cluster, run_dir)  # no notebook: Jupyter until the job ends
+    port, token = wait_for_jupyter(cluster, run_dir, job)
     check = ("import sys, urllib.request, urllib.error\n"
              f"req = urllib.request.Request('http://c1:{port}/api/status', headers={{'Authorization': sys.argv[1]}})\n"
              "try:\n    print(urllib.request.urlopen(req, timeout=10).status)\n"
@@ -107,3 +119,60 @@ def test_an_interactive_job_prints_how_to_reach_jupyter(cluster, run_dir):
     cluster.scancel(job)
     assert cluster.wait_job(job, 120)[0] == "CANCELLED"
     wait_until_nothing_runs(cluster, 60)
+
+
+INTRUDER = """
+import json, sys, urllib.error, urllib.request
+import pymongo
+from distributed import Client
+from pymongo.errors import OperationFailure
+
+db, scheduler, jupyter = sys.argv[1:4]
+found = {}
+client = pymongo.MongoClient(f"mongodb://{db}/", serverSelectionTimeoutMS=10000)
+for what, action in (("read", client.list_database_names), ("write", lambda: client.x.y.insert_one({}))):
+    try:
+        action()
+        found["db " + what] = "allowed"
+    except OperationFailure as err:
+        found["db " + what] = f"refused {err.code}"
+for scheme in ("tcp", "tls"):
+    try:
+        with Client(f"{scheme}://{scheduler}", timeout=10, set_as_default=False) as dask:
+            found["dask " + scheme] = f"allowed {dask.submit(sum, [1, 2]).result()}"
+    except Exception as err:
+        found["dask " + scheme] = "refused"
+try:
+    found["jupyter"] = f"allowed {urllib.request.urlopen(f'http://{jupyter}/api/status', timeout=10).status}"
+except urllib.error.HTTPError as err:
+    found["jupyter"] = f"refused {err.code}"
+print(json.dumps(found))
+"""
+
+
+def test_another_user_on_a_node_of_the_job_reaches_none_of_its_services(cluster, run_dir):
+    for node in ["ctl", *NODES]:  # another user of the cluster, with the same SIF at hand
+        cluster.exec(node, "id intruder || useradd --create-home --uid 1001 intruder", user="root")
+    job = submit(cluster, run_dir)  # interactive: the services run until scancel
+    wait_for_jupyter(cluster, run_dir, job)
+    info = json.loads((run_dir / f"mspass-job-{job}.json").read_text())
+    script = run_dir / "intruder.py"
+    script.write_text(INTRUDER)
+    script.chmod(0o644)
+
+    code, out = cluster.exec("c2", ["apptainer", "exec", "--no-eval", f"/sif/{SIF_NAME}", "python3", str(
+        f"/shared/{run_dir.name}/intruder.py"), info["db"].split("//")[1].rstrip("/"),
+        info["scheduler"].split("//")[1], info["jupyter"].split("//")[1].removesuffix("/lab")], user="intruder")
+    assert code == 0, out
+    found = json.loads(out.strip().splitlines()[-1])
+    assert found == {"db read": "refused 13", "db write": "refused 13", "dask tcp": "refused",
+                     "dask tls": "refused", "jupyter": "refused 403"}, out
+    # nor the credentials' files, nor the database's
+    for command, path in (("cat", f".mspass-job-{job}/tls/tls.key"), ("cat", "db.password"), ("ls", "db")):
+        code, out = cluster.exec("c2", [command, f"/shared/{run_dir.name}/{path}"], user="intruder")
+        assert code != 0 and "Permission denied" in out, (path, out)
+
+    cluster.scancel(job)
+    assert cluster.wait_job(job, 120)[0] == "CANCELLED"
+    wait_until_nothing_runs(cluster, 60)
+    assert not (run_dir / f".mspass-job-{job}").exists()  # the job's certificates are gone
