@@ -15,6 +15,7 @@ from pathlib import Path
 import pymongo
 import pytest
 
+from mspass_roles import credentials
 from tests.support.paths import NOTEBOOKS
 from tests.support.prerequisites import http_status
 from tests.support.wait import wait_until
@@ -185,3 +186,58 @@ def test_all_in_one_spark_container(containers, tmp_path):
     logs = containers.logs_of(aio)
     assert "scheduler ready: Spark master spark://aio:7077" in logs and "worker ready: Spark worker" in logs
     assert json.loads((work / "spark_roundtrip-summary.json").read_text())["documents"] == 16
+
+
+OUTSIDER = """
+import json
+import pymongo
+from distributed import Client
+from pymongo.errors import OperationFailure
+
+found = {}
+try:
+    pymongo.MongoClient("mongodb://db:27017/", serverSelectionTimeoutMS=10000).list_database_names()
+    found["db"] = "allowed"
+except OperationFailure as err:
+    found["db"] = f"refused {err.code}"
+for scheme in ("tcp", "tls"):
+    try:
+        with Client(f"{scheme}://scheduler:8786", timeout=10, set_as_default=False) as dask:
+            found["dask " + scheme] = f"allowed {dask.submit(sum, [1, 2]).result()}"
+    except Exception:
+        found["dask " + scheme] = "refused"
+print(json.dumps(found))
+"""
+
+
+def test_with_a_login_and_tls_the_workflow_runs_and_a_container_without_them_is_refused(containers, tmp_path):
+    net = containers.network()
+    work = tmp_path / "shared"
+    shutil.copytree(NOTEBOOKS, work)
+    private = tmp_path / "credentials"  # mounted read-only where its paths say, as *_FILE secrets would be
+    env = {**credentials.make_tls(private / "tls"), **credentials.make_login(private / "db.password")}
+    password = (private / "db.password").read_text()
+    mounts = {str(work): {"bind": "/home", "mode": "rw"}, str(private): {"bind": str(private), "mode": "ro"}}
+    run = {"network": net, "volumes": mounts}
+    services = [containers.run("db", environment={"MSPASS_ROLE": "db", **env}, **run),
+                containers.run("scheduler", environment={"MSPASS_ROLE": "scheduler", **env}, **run),
+                containers.run("worker1", environment={"MSPASS_ROLE": "worker", "MSPASS_SCHEDULER_ADDRESS": "scheduler",
+                                                       **env}, **run)]
+    for c in services:
+        containers.wait_healthy(c)  # the image's own health check logs in and speaks TLS
+
+    frontend = containers.run("frontend", ["--batch", "mspass_workflow.ipynb", "-p", "n_data", "12"],
+                              environment={"MSPASS_ROLE": "frontend", "MSPASS_DB_ADDRESS": "db",
+                                           "MSPASS_SCHEDULER_ADDRESS": "scheduler", **env}, **run)
+    assert containers.wait_exit(frontend, 300) == 0, containers.logs_of(frontend)
+    summary = json.loads((work / "mspass_workflow-summary.json").read_text())
+    assert summary["documents"] == 12 and summary["max_abs_difference"] < 1e-9
+
+    outsider = containers.run("outsider", network=net, entrypoint=["python3", "-c", OUTSIDER])
+    assert containers.wait_exit(outsider, 120) == 0, containers.logs_of(outsider)
+    # its one line of JSON (a failed dask Client may print a traceback when collected, at exit)
+    found = json.loads(next(line for line in containers.logs_of(outsider).splitlines() if line.startswith("{")))
+    assert found == {"db": "refused 13", "dask tcp": "refused", "dask tls": "refused"}
+    for c in [*services, frontend]:  # the password is in no container's `docker inspect` nor its log
+        c.reload()
+        assert password not in json.dumps(c.attrs) and password not in containers.logs_of(c)

@@ -8,6 +8,7 @@ dir owned by a non-root uid); the tests of a module run in order against it.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import urllib.error
 import urllib.request
@@ -15,6 +16,7 @@ import urllib.request
 import pytest
 
 from tests.support.compose import USER, Compose, require_compose
+from tests.support.paths import REPO
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.compose
@@ -165,3 +167,43 @@ def test_spark_notebook_runs_on_the_spark_workers(spark):
     found = summary(spark, "spark_roundtrip")
     assert len(set(found["hosts"])) == 2  # executors ran in both worker containers
     assert found["documents"] == 40 and found["total"] == sum(i * i for i in range(40))
+
+
+# ------------------------------------------------------------------------------- database login
+
+
+def readme_override(password_file) -> str:
+    """The README's compose.override.yaml, with the password file where this test keeps it."""
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("```yaml\n# compose.override.yaml", 1)[1].split("```", 1)[0]
+    assert "./db_password.txt" in block
+    return "# compose.override.yaml" + block.replace("./db_password.txt", str(password_file))
+
+
+def test_the_readmes_login_override_requires_the_login_and_the_notebook_uses_it(tmp_path_factory):
+    require_compose()
+    secrets = tmp_path_factory.mktemp("secrets")
+    password = "compose-secret-0123456789"
+    (secrets / "db_password.txt").write_text(password + "\n")
+    os.chown(secrets / "db_password.txt", *USER)
+    (secrets / "db_password.txt").chmod(0o600)
+    (secrets / "compose.override.yaml").write_text(readme_override(secrets / "db_password.txt"))
+    project = Compose(tmp_path_factory.mktemp("compose") / "work", "compose.yaml",
+                      str(secrets / "compose.override.yaml"))
+    try:
+        project.up("--scale", "worker=1")
+        run = project.batch("mspass_workflow.ipynb", "-p", "n_data", "12")
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+        assert summary(project, "mspass_workflow")["documents"] == 12
+        # a container without the login (the worker's) is refused by the database
+        refused = project.exec("worker", "python3", "-c", "import pymongo; pymongo.MongoClient('mongodb://db:27017/', "
+                               "serverSelectionTimeoutMS=10000).list_database_names()")
+        assert refused.returncode != 0 and "requires authentication" in refused.stderr, refused.stderr
+        for c in project.containers():  # the password is a file in the container, not in `docker inspect`
+            inspect = subprocess.run(["docker", "inspect", c["Name"]], capture_output=True, text=True, check=True)
+            assert password not in inspect.stdout
+    except BaseException:
+        print(project.logs())
+        raise
+    finally:
+        project.remove()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import shutil
@@ -63,11 +64,14 @@ def jupyter_url(output: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def test_up_run_down_and_up_again_keeps_the_data(image, workdir, name):
+def test_up_run_down_and_up_again_keeps_the_data(docker, image, workdir, name):
     up = desktop("up", str(workdir), *opts(name), "--no-browser")
     assert up.returncode == 0, up.stderr + up.stdout
     base, token = jupyter_url(up.stdout)
     assert http_status(f"{base}/api/status", token) == 200 and http_status(f"{base}/api/status") == 403
+    # the token is nowhere in `docker inspect`: not in the environment, nor in the health checks' output
+    attrs = docker.containers.get(name).attrs
+    assert attrs["State"]["Health"]["Log"] and token not in json.dumps(attrs)
     assert "dashboard" in up.stdout
 
     run = desktop("run", "--name", name, str(workdir / "roundtrip.ipynb"), "-p", "n_tasks", "20")
