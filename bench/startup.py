@@ -81,8 +81,8 @@ def time_services(env: dict[str, str]) -> tuple[dict[str, float], dict[str, floa
     finally:
         os.environ.clear()
         os.environ.update(old)
-    for path in directories(settings):
-        path.mkdir(parents=True, exist_ok=True)
+    for path, mode in directories(settings):
+        path.mkdir(parents=True, exist_ok=True, mode=mode)
     times: dict[str, float] = {}
     cpu: dict[str, float] = {}
     for name in ("db", "scheduler", "worker", "jupyter"):

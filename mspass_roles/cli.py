@@ -167,9 +167,9 @@ def run(role: str | None, args: list[str]) -> int:
     except OSError as err:
         raise Refused([f"cannot lock {state.lock_path(state_file)}: {err.strerror}"],
                       "cannot prepare directories") from None
-    for path in directories(settings):
+    for path, mode in directories(settings):
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True, mode=mode)  # parents: the umask's mode
         except OSError as err:
             raise Refused([f"cannot create {path}: {err.strerror}"], "cannot prepare directories") from None
     return Supervisor(plan, Options.for_role(settings, plan)).run()

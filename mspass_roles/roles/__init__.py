@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..plan import Plan
 from ..settings import Settings
 from . import all as all_role
@@ -39,11 +41,13 @@ def attach_plan(s: Settings, batch: Batch) -> Plan:
     return Plan(role=s.role, services=[frontend.batch_service(s, batch, wait=True)], attached=True)
 
 
-def directories(s: Settings) -> list:
-    """Directories this role writes to, created before anything starts."""
-    dirs = [s.work_dir, s.log_dir, s.run_dir]
+def directories(s: Settings) -> list[tuple[Path, int]]:
+    """Directories this role writes to, and the mode each gets when it is made, created
+    before anything starts: the run dir (state, private config) and the database's files
+    are their owner's alone."""
+    dirs = [(s.work_dir, 0o777), (s.log_dir, 0o777), (s.run_dir, 0o700)]
     if s.runs_db:
-        dirs.append(s.db_dir)
+        dirs.append((s.db_dir, 0o700))
     if s.role in ("all", "worker"):
-        dirs.append(s.worker_dir)
+        dirs.append((s.worker_dir, 0o777))
     return dirs

@@ -154,13 +154,24 @@ def test_another_user_on_a_node_of_the_job_reaches_none_of_its_services(cluster,
     for node in ["ctl", *NODES]:  # another user of the cluster, with the same SIF at hand
         cluster.exec(node, "id intruder || useradd --create-home --uid 1001 intruder", user="root")
     job = submit(cluster, run_dir)  # interactive: the services run until scancel
+    try:
+        intrude(cluster, run_dir, job)
+    finally:
+        cluster.scancel(job)
+    assert cluster.wait_job(job, 120)[0] == "CANCELLED"
+    wait_until_nothing_runs(cluster, 60)
+    assert not (run_dir / f".mspass-job-{job}").exists()  # the job's certificates are gone
+
+
+def intrude(cluster, run_dir, job: int) -> None:
     wait_for_jupyter(cluster, run_dir, job)
     info = json.loads((run_dir / f"mspass-job-{job}.json").read_text())
     script = run_dir / "intruder.py"
     script.write_text(INTRUDER)
     script.chmod(0o644)
 
-    code, out = cluster.exec("c2", ["apptainer", "exec", "--no-eval", f"/sif/{SIF_NAME}", "python3", str(
+    code, out = cluster.exec("c2", ["apptainer", "exec", "--no-eval", "--bind", "/shared", f"/sif/{SIF_NAME}",
+                                    "python3", str(
         f"/shared/{run_dir.name}/intruder.py"), info["db"].split("//")[1].rstrip("/"),
         info["scheduler"].split("//")[1], info["jupyter"].split("//")[1].removesuffix("/lab")], user="intruder")
     assert code == 0, out
@@ -172,8 +183,3 @@ def test_another_user_on_a_node_of_the_job_reaches_none_of_its_services(cluster,
     for command, path in (("cat", f".mspass-job-{job}/tls/tls.key"), ("cat", "db.password"), ("ls", "db")):
         code, out = cluster.exec("c2", [command, f"/shared/{run_dir.name}/{path}"], user="intruder")
         assert code != 0 and "Permission denied" in out, (path, out)
-
-    cluster.scancel(job)
-    assert cluster.wait_job(job, 120)[0] == "CANCELLED"
-    wait_until_nothing_runs(cluster, 60)
-    assert not (run_dir / f".mspass-job-{job}").exists()  # the job's certificates are gone

@@ -690,7 +690,8 @@ def test_shard_not_implemented(tmp_path):
 def test_directories_per_role(tmp_path, role, extra, expected):
     s = make(tmp_path, role=role, **extra)
     names = {"work": s.work_dir, "logs": s.log_dir, "run": s.run_dir, "db": s.db_dir, "work/work": s.worker_dir}
-    assert directories(s) == [names[n] for n in expected]
+    private = {"run", "db"}  # state and private config; the database's files
+    assert directories(s) == [(names[n], 0o700 if n in private else 0o777) for n in expected]
 
 
 def test_dask_worker_threads_follow_the_cpus_this_container_may_use(tmp_path, monkeypatch):
