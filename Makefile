@@ -28,7 +28,7 @@ MSPASSPY_WHEEL := $(if $(filter none,$(MSPASS_VERSION)),,$(WHEEL_DIR)/.exported)
 export PATH := $(CURDIR)/.build/bin:$(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help deps build wheel run stop install run-local test test-unit test-process test-image test-cluster test-compose test-reliability test-desktop test-sif test-hpc apptainer-image slurm-image sif \
-        bench bench-compose bench-engine bench-image bench-mspass bench-sif bench-hpc bench-schedulers constraints clean clean-image
+        bench bench-compose bench-engine bench-image bench-mspass bench-sif bench-hpc bench-schedulers bench-security constraints clean clean-image
 export IMAGE TAG BASE_IMAGE MSPASS_DB_ENGINE MSPASS_VERSION SOURCE_CACHE EXTRA_CA_CERT PLATFORM WORK_DIR JUPYTER_HOST_PORT RUN_NAME
 
 help: ## list targets and variables
@@ -144,6 +144,9 @@ bench-engine: install ## the database engine on MsPASS's access pattern: FerretD
 
 bench-schedulers: install ## dask beside Spark: time to ready and a fixed small job, same cluster shape
 	$(BIN)/python bench/schedulers.py
+
+bench-security: install ## the MsPASS workflow with a database login and dask TLS beside without: the overhead
+	$(BIN)/python bench/security.py
 
 # mspasspy's own dependencies are resolved from its sdist's metadata (nothing is compiled);
 # pybind11 keeps its pin: the version mspasspy's CMake would fetch

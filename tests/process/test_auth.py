@@ -13,7 +13,6 @@ import pymongo
 import pytest
 from pymongo.errors import OperationFailure
 
-from tests.support.paths import NOTEBOOKS
 
 pytestmark = pytest.mark.process
 
@@ -70,12 +69,7 @@ def test_mspass_workflow_logs_in_and_others_are_refused(roles):
     assert error_code(lambda: wrong.list_database_names()) == 18
 
     # the notebook is unchanged: mspasspy's Client() finds the login in what the frontend exports
-    run = roles.start("frontend", "frontend", "--batch", str(NOTEBOOKS / "mspass_workflow.ipynb"),
-                      "-p", "n_data", "12", "-p", "expect_workers", "1",
-                      MSPASS_DB_ADDRESS="127.0.0.1", MSPASS_SCHEDULER_ADDRESS="127.0.0.1", **login)
-    assert run.wait_exit(300) == 0, run.output()
-    summary = json.loads((roles.work / "mspass_workflow-summary.json").read_text())
-    assert summary["documents"] == 12 and summary["max_abs_difference"] < 1e-9
+    roles.workflow(12, **login)
 
     owner = client(roles, username=USER, password=PASSWORD, authSource="admin")
     assert "mspass_health" in owner.list_database_names()  # the db role's own probe logged in and wrote

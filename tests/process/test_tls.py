@@ -11,7 +11,6 @@ import ssl
 import pytest
 
 from mspass_roles import credentials
-from tests.support.paths import NOTEBOOKS
 
 pytestmark = pytest.mark.process
 
@@ -31,12 +30,7 @@ def scheduler_state(roles) -> dict:
 
 
 def test_mspass_workflow_runs_unchanged_over_tls_with_a_login(roles, secured):
-    run = roles.start("frontend", "frontend", "--batch", str(NOTEBOOKS / "mspass_workflow.ipynb"),
-                      "-p", "n_data", "12", "-p", "expect_workers", "1",
-                      MSPASS_DB_ADDRESS="127.0.0.1", MSPASS_SCHEDULER_ADDRESS="127.0.0.1", **secured)
-    assert run.wait_exit(300) == 0, run.output()
-    summary = json.loads((roles.work / "mspass_workflow-summary.json").read_text())
-    assert summary["documents"] == 12 and summary["max_abs_difference"] < 1e-9
+    roles.workflow(12, **secured)
     assert "tls://" in scheduler_state(roles)["services"][0]["summary"]
 
 

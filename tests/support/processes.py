@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.paths import NOTEBOOKS
 from tests.support.wait import wait_until
 
 READY_TIMEOUT = 120
@@ -151,6 +152,17 @@ class Roles:
         proc = RoleProcess(name, list(args), merged, self.tmp / f"{name}.out")
         self.started.append(proc)
         return proc
+
+    def workflow(self, n_data: int, **env: str) -> dict:
+        """The MsPASS workflow notebook in a frontend batch run against this machine's db and
+        scheduler: it must pass and hold every datum; its summary."""
+        run = self.start("frontend", "frontend", "--batch", str(NOTEBOOKS / "mspass_workflow.ipynb"),
+                         "-p", "n_data", str(n_data), "-p", "expect_workers", "1",
+                         MSPASS_DB_ADDRESS="127.0.0.1", MSPASS_SCHEDULER_ADDRESS="127.0.0.1", **env)
+        assert run.wait_exit(300) == 0, run.output()
+        summary = json.loads((self.work / "mspass_workflow-summary.json").read_text())
+        assert summary["documents"] == n_data and summary["max_abs_difference"] < 1e-9, summary
+        return summary
 
     def logs(self) -> str:
         parts = []
