@@ -145,7 +145,10 @@ class MongoPingProbe(Probe):
             except OperationFailure as err:
                 if err.code != AUTHENTICATION_FAILED:
                     raise
-                if not (self.first_user and self.create_first_user(pymongo.MongoClient(self.uri, **options),
+                # the localhost exception holds only for a loopback connection (the db role
+                # binds mongod to 127.0.0.1 too when it asks for a first user)
+                loopback = f"mongodb://127.0.0.1:{nodes[0][1]}/" if single else self.uri
+                if not (self.first_user and self.create_first_user(pymongo.MongoClient(loopback, **options),
                                                                    login)):
                     return Final(f"{redact_uri(self.uri)} refused the login of MONGO_INITDB_ROOT_USERNAME="
                                  f"{login['username']!r} (wrong password, or a database made without that user)")

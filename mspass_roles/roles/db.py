@@ -23,7 +23,10 @@ def data_dir(s: Settings) -> Path:
 
 def server_argv(s: Settings, path: Path) -> list[str]:
     if s.db_engine == "mongodb":
-        bind = ["--bind_ip_all"] if s.binds_all else ["--bind_ip", s.bind_address]
+        address = s.bind_address
+        if s.db_username and address not in ("127.0.0.1", "localhost") and not s.binds_all:
+            address += ",127.0.0.1"  # the localhost exception, by which the first user is created
+        bind = ["--bind_ip_all"] if s.binds_all else ["--bind_ip", address]
         if ":" in s.bind_address:  # mongod listens on IPv6 only when asked
             bind.append("--ipv6")
         auth = ["--auth"] if s.db_username else []

@@ -129,6 +129,11 @@ def test_db_mongod_with_a_login_requires_it_and_creates_the_user_only_in_an_empt
                                        first_user=first_user)
 
 
+def test_db_mongod_with_a_login_on_one_interface_also_listens_on_loopback(tmp_path):
+    s = make(tmp_path, role="db", found=("mongod",), MSPASS_BIND_ADDRESS="10.1.2.3", **LOGIN)
+    assert option_values(only(build_plan(s)).argv, "--bind_ip") == ["10.1.2.3,127.0.0.1"]
+
+
 def test_frontend_waits_for_the_database_with_its_login(tmp_path):
     s = make(tmp_path, role="frontend", MSPASS_DB_ADDRESS="dbhost", MSPASS_SCHEDULER_ADDRESS="sched", **LOGIN)
     [db, _] = only(build_plan(s)).needs
