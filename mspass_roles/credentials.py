@@ -1,6 +1,6 @@
 """Credentials of a cluster on shared nodes (mspass-hpc makes them): a fresh CA with one
-certificate for the cluster's dask roles, and a random database password, in private
-files; handed to the roles as the contract's variables (paths only).
+certificate for the cluster's dask roles (or a Spark cluster's shared secret), and a random
+database password, in private files; handed to the roles as the contract's variables (paths only).
 
 Standard library and the `openssl` command: mspass-hpc runs on login nodes with the
 system's python3, where `cryptography` may be missing and openssl never is. The commands
@@ -68,6 +68,16 @@ def make_login(password_file: Path) -> dict[str, str]:
     if not password_file.exists():
         _write_private(password_file, secrets.token_urlsafe(32))
     return login_variables(password_file)
+
+
+def spark_variables(secret_file: Path) -> dict[str, str]:
+    return {"MSPASS_SPARK_SECRET_FILE": str(secret_file)}
+
+
+def make_spark_secret(secret_file: Path) -> dict[str, str]:
+    """A Spark cluster's shared secret (spark.authenticate) in `secret_file`, mode 0600."""
+    _write_private(secret_file, secrets.token_urlsafe(32))
+    return spark_variables(secret_file)
 
 
 def remove(directory: Path) -> None:

@@ -118,8 +118,8 @@ def job_ports(job_id: str, mode: str, env: dict[str, str]) -> dict[str, str]:
 
 @dataclass
 class JobCredentials:
-    """What a secure job hands its roles (paths only): dask's CA and certificate, made per
-    job in its private run dir (removed at the end), and the database login, whose password
+    """What a secure job hands its roles (paths only): dask's CA and certificate (Spark: its
+    shared secret), made per job in its private run dir (removed at the end), and the database login, whose password
     lives beside the database's files (`MSPASS_DB_DIR`.password, mode 0600): the database
     keeps the user it was made with, so a later job on the same data needs the same one.
     A login or TLS variable the user set wins over ours (then we make none of that kind)."""
@@ -127,6 +127,7 @@ class JobCredentials:
     tls_dir: Path | None
     password_file: Path | None
     variables: dict[str, str]
+    spark_secret: Path | None = None
 
     @classmethod
     def for_job(cls, layout: Layout, env: dict[str, str], run_dir: Path) -> "JobCredentials":
@@ -142,7 +143,11 @@ class JobCredentials:
             variables.update(credentials.tls_variables(tls_dir))
         if layout.scheduler == "dask" and "MSPASS_DASHBOARD_ADDRESS" not in env:
             variables["MSPASS_DASHBOARD_ADDRESS"] = "127.0.0.1"  # it has no login: reached by ssh tunnel
-        return cls(tls_dir, password_file, variables)
+        spark_secret = None
+        if layout.scheduler == "spark" and not any(k.startswith("MSPASS_SPARK_SECRET") for k in env):
+            spark_secret = run_dir / "spark.secret"
+            variables.update(credentials.spark_variables(spark_secret))
+        return cls(tls_dir, password_file, variables, spark_secret)
 
     def make(self) -> None:
         """Write the files (before any role starts). A database made without a login
@@ -160,6 +165,8 @@ class JobCredentials:
                 credentials.make_tls(self.tls_dir)
             except credentials.CredentialsError as err:
                 raise HpcError(f"{err} (or run with --insecure)") from None
+        if self.spark_secret:
+            credentials.make_spark_secret(self.spark_secret)
 
 
 def db_dir(env: dict[str, str]) -> Path:

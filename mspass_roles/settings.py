@@ -208,6 +208,9 @@ VARIABLES = (
     Var("MONGO_INITDB_ROOT_PASSWORD", "db_password", "that user's password", kind="rule", roles=DB_CLIENT_ROLES,
         secret=True, file_ok=True, show=lambda v: "<redacted>" if v else ""),
     *_dask_tls_variables(),
+    Var("MSPASS_SPARK_SECRET", "spark_secret", "the Spark cluster's shared secret (spark.authenticate): master, "
+        "workers and the frontend's driver must have the same; given, Spark's RPC refuses anyone without it",
+        kind="rule", roles=SCHEDULER_ROLES, secret=True, file_ok=True, show=lambda v: "<redacted>" if v else ""),
     Var("MSPASS_SHARD_LIST", "shard_list", "dbmanager: space-separated rsN/host:port", kind="words",
         roles=("dbmanager",)),
     Var("MSPASS_SHARD_ID", "shard_id", "shard: deterministic shard id", roles=("shard",)),
@@ -706,6 +709,7 @@ class _Parser:
         self.jupyter(v)
         self.db_auth(v)
         self.dask_tls(v)
+        self.spark_secret(v)
         self.sharding(v)
         v["mspass_home"] = self.mspass_home(v["role"])
         settings = Settings(**v)
@@ -846,6 +850,12 @@ class _Parser:
                 self.problem(f"{name} is required for role {v['role']!r} when {ca_var} is set; valid: a PEM file")
             elif not os.access(path, os.R_OK) or not Path(path).is_file():
                 self.problem(f"{name}={path!r} is not a file uid {os.getuid()} can read")
+
+    def spark_secret(self, v: dict[str, Any]) -> None:
+        secret = v["spark_secret"] = (self.raw("MSPASS_SPARK_SECRET") or "").strip() or None
+        if secret and not re.fullmatch(r"[A-Za-z0-9+/=._~-]+", secret):
+            self.problem("MSPASS_SPARK_SECRET must use only letters, digits and + / = . _ ~ - (it goes into a "
+                         "Java properties file)")
 
     def sharding(self, v: dict[str, Any]) -> None:
         role, engine = v["role"], v["db_engine"]

@@ -8,10 +8,13 @@ nothing is downloaded at run time (HPC nodes are often offline).
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
 import socket
 import sys
 from pathlib import Path
 
+from .plan import Service
 from .settings import Address, Settings
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
@@ -73,10 +76,38 @@ def driver_conf(s: Settings) -> dict[str, str]:
     for name, value in s.client_env().items():  # executors find the database like the notebook does
         if name in ("MSPASS_DB_ADDRESS", "MONGODB_PORT", "MSPASS_DB_URI"):
             conf[f"spark.executorEnv.{name}"] = value
-    return conf
+    if s.db_credentials:  # those addresses then hold the login: Spark's UIs show them redacted
+        conf["spark.redaction.regex"] = r"(?i)secret|password|token|access[.]key|MSPASS_DB_ADDRESS|MSPASS_DB_URI"
+    return {**conf, **auth_conf(s)}
+
+
+def auth_conf(s: Settings) -> dict[str, str]:
+    """Spark's RPC authentication with the cluster's shared secret (standalone workers hand it
+    to their executors themselves); {} without MSPASS_SPARK_SECRET."""
+    if not s.spark_secret:
+        return {}
+    return {"spark.authenticate": "true", "spark.authenticate.secret": s.spark_secret}
+
+
+def write_conf(path: Path, conf: dict[str, str]) -> None:
+    """A Spark properties file only its owner reads (it may hold the secret), in a private dir."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(f"{key} {value}\n" for key, value in conf.items()))
 
 
 def write_driver_conf(s: Settings, conf_dir: Path) -> None:
-    conf_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    lines = [f"{key} {value}" for key, value in driver_conf(s).items()]
-    (conf_dir / "spark-defaults.conf").write_text("\n".join(lines) + "\n")
+    write_conf(conf_dir / "spark-defaults.conf", driver_conf(s))
+
+
+def with_auth(s: Settings, service: Service, role: str) -> Service:
+    """A master or worker with MSPASS_SPARK_SECRET: its secret in a private properties file
+    (`--properties-file`), never a `-D` option on the java command line that `ps` shows."""
+    if not s.spark_secret:
+        return service
+    conf = s.run_dir / f"spark-{role}-{s.node_name}-{os.getpid()}" / "spark-auth.conf"
+    service.argv += ["--properties-file", str(conf)]
+    service.before_start = lambda: write_conf(conf, auth_conf(s))
+    service.after_stop = lambda: shutil.rmtree(conf.parent, ignore_errors=True)
+    return service

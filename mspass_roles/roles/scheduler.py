@@ -52,7 +52,7 @@ def spark_master(s: Settings) -> Service:
     argv = spark.spark_class(spark.MASTER_CLASS) + [
         "--host", host, "--port", str(s.spark_master_port), "--webui-port", str(s.spark_master_webui_port)]
     ui = f"http://{s.local_hostport(s.spark_master_webui_port)}"
-    return Service(
+    return spark.with_auth(s, Service(
         name="scheduler",
         argv=argv,
         # ALIVE: the master has recovered its state and accepts workers
@@ -62,4 +62,4 @@ def spark_master(s: Settings) -> Service:
         cwd=s.work_dir,
         summary=f"Spark master spark://{host}:{s.spark_master_port}, web UI {ui}",
         urls={"spark": f"{ui}/"},
-    )
+    ), "master")

@@ -78,7 +78,7 @@ def spark_worker(s: Settings) -> Service:
         "--memory", s.spark_worker_memory,
         "--work-dir", str(s.worker_dir),
     ]
-    return Service(
+    return spark.with_auth(s, Service(
         name="worker",
         argv=argv,
         needs=[TcpProbe(addr.host, addr.port)],
@@ -90,4 +90,4 @@ def spark_worker(s: Settings) -> Service:
         cwd=s.worker_dir,
         summary=f"Spark worker ({s.spark_worker_cores} cores, {s.spark_worker_memory}) registered with "
                 f"{spark.master_url(addr)}",
-    )
+    ), "worker")

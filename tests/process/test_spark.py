@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.prerequisites import require
 from tests.support.paths import NOTEBOOKS
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.process
 
@@ -71,3 +72,29 @@ def test_a_batch_run_attached_to_a_spark_all_in_one_leaves_jupyters_spark_config
     assert run.wait_exit(300) == 0, run.output()
     assert "already run here" in run.output()
     assert (jupyter_conf[0] / "spark-defaults.conf").is_file()  # the running Jupyter's is untouched
+
+
+def test_with_its_secret_the_cluster_runs_and_a_worker_without_it_cannot_register(roles):
+    secret = {"MSPASS_SPARK_SECRET": "spark-secret-0123456789", **SPARK}
+    master_addr = f"127.0.0.1:{roles.env['SPARK_MASTER_PORT']}"
+    roles.start("db", "db").wait_ready()
+    roles.start("master", "scheduler", **secret).wait_ready()
+    roles.start("worker", "worker", MSPASS_SCHEDULER_ADDRESS=master_addr, **secret).wait_ready()
+    outsider = roles.start("outsider", "worker", MSPASS_SCHEDULER_ADDRESS=master_addr, MSPASS_NODE_NAME="outsider",
+                           MSPASS_WORKER_DIR=str(roles.work / "outsider"), SPARK_WORKER_WEBUI_PORT=str(roles.spare_ports[0]),
+                           **SPARK)
+
+    run = roles.start("frontend", "frontend", "--batch", str(NOTEBOOKS / "spark_roundtrip.ipynb"),
+                      "-p", "n_tasks", "16", "-p", "expect_workers", "1",
+                      MSPASS_DB_ADDRESS="127.0.0.1", MSPASS_SCHEDULER_ADDRESS=f"spark://{master_addr}", **secret)
+    assert run.wait_exit(300) == 0, run.output()
+    assert json.loads((roles.work / "spark_roundtrip-summary.json").read_text())["documents"] == 16
+    logs = roles.work / "logs"
+    assert "spark-secret-0123456789" not in " ".join(p.read_text(errors="replace") for p in logs.glob("*.log"))
+    assert any("SecurityManager: authentication enabled" in p.read_text(errors="replace")
+               for p in logs.glob("scheduler-*.log"))
+    # the worker without the secret: refused by the master's SASL handshake, never registered
+    refused = "Expected SaslMessage, received something else"
+    wait_until(lambda: refused in (logs / "worker-outsider.log").read_text(errors="replace"), 60,
+               "the master refusing the outsider", details=outsider.output)
+    assert outsider.proc.poll() is None and "worker ready" not in outsider.output()

@@ -87,7 +87,7 @@ def test_mspass_workflow_on_roles_as_separate_runs_on_one_node(node):
     assert summary["workers"] == ["worker1", "worker2"] and summary["documents"] == 24
     assert summary["max_abs_difference"] < 1e-9
     assert "on 0.0.0.0:27100" in logs["db.out"]  # the ports moved, by SINGULARITYENV_ only
-    assert "dask on 0.0.0.0:8900" in logs["scheduler.out"]
+    assert "dask on tcp://0.0.0.0:8900" in logs["scheduler.out"]
 
 
 def test_a_read_only_work_dir_is_a_clear_error(node):

@@ -172,10 +172,12 @@ def test_a_job_is_secure_by_default_with_paths_only_in_the_containers_environmen
     assert json.loads(info.path.read_text())["scheduler"].startswith("tls://c1:")
 
     insecure = hpc.plan(hpc.Layout(secure=False), ["c1", "c2"], env, "42", None)
-    assert not any(k.startswith(("MONGO_INITDB", "DASK_DISTRIBUTED")) or k == "MSPASS_DASHBOARD_ADDRESS"
+    assert not any(k.startswith(("MONGO_INITDB", "DASK_DISTRIBUTED", "MSPASS_SPARK_SECRET")) or k == "MSPASS_DASHBOARD_ADDRESS"
                    for launch in insecure for k in launch.env)
     spark = hpc.plan(hpc.Layout(scheduler="spark"), ["c1", "c2"], env, "42", None)
     assert "MONGO_INITDB_ROOT_USERNAME" in spark[0].env and "DASK_DISTRIBUTED__COMM__TLS__CA_FILE" not in spark[0].env
+    assert all(launch.env["MSPASS_SPARK_SECRET_FILE"] == str(tmp_path / ".mspass-job-42" / "spark.secret")
+               for launch in spark)
     # a login the user gives is theirs: none of ours beside it
     own = hpc.plan(hpc.Layout(), ["c1", "c2"], {**env, "MONGO_INITDB_ROOT_USERNAME": "me",
                                                 "MONGO_INITDB_ROOT_PASSWORD_FILE": "/p"}, "42", None)

@@ -154,6 +154,29 @@ def test_dask_over_tls_listens_and_connects_with_tls(tmp_path):
     assert all("--protocol" not in svc.argv for svc in plain.services)
 
 
+def test_spark_daemons_and_driver_share_the_secret_through_private_files_not_argv(tmp_path):
+    from mspass_roles import spark
+
+    s = make(tmp_path, role="all", found=("ferretdb",), MSPASS_SCHEDULER="spark", MSPASS_SPARK_SECRET="s3cr3t-42",
+             SPARK_WORKER_CORES="1", SPARK_WORKER_MEMORY="1g")
+    by_name = {svc.name: svc for svc in build_plan(s).services}
+    for name in ("scheduler", "worker"):
+        svc = by_name[name]
+        [conf] = option_values(svc.argv, "--properties-file")
+        assert not any("s3cr3t" in a for a in svc.argv)
+        svc.before_start()
+        path = Path(conf)
+        assert path.read_text() == "spark.authenticate true\nspark.authenticate.secret s3cr3t-42\n"
+        assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+        svc.after_stop()
+        assert not path.parent.exists()
+    driver = spark.driver_conf(s)
+    assert driver["spark.authenticate"] == "true" and driver["spark.authenticate.secret"] == "s3cr3t-42"
+    plain = build_plan(make(tmp_path, role="all", found=("ferretdb",), MSPASS_SCHEDULER="spark",
+                            SPARK_WORKER_CORES="1", SPARK_WORKER_MEMORY="1g"))
+    assert all("--properties-file" not in svc.argv for svc in plain.services)
+
+
 def test_db_probe_log_and_timeout(tmp_path):
     s = make(tmp_path, role="db", MSPASS_STOP_TIMEOUT="42")
     svc = only(build_plan(s))

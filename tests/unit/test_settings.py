@@ -1030,3 +1030,11 @@ def test_an_unreadable_dask_certificate_is_a_problem(tmp_path):
 
 def test_tls_variables_do_not_concern_spark(tmp_path):
     assert make(tmp_path, MSPASS_SCHEDULER="spark", **tls_env(tmp_path)).spark_master_port == 7077
+
+
+def test_spark_secret_from_its_file_redacted_and_checked(tmp_path):
+    (tmp_path / "secret").write_text("abc-123_XYZ\n")
+    s = make(tmp_path, MSPASS_SCHEDULER="spark", MSPASS_SPARK_SECRET_FILE=tmp_path / "secret")
+    assert s.spark_secret == "abc-123_XYZ" and s.resolved()["MSPASS_SPARK_SECRET"] == "<redacted>"
+    assert "abc-123" not in repr(s)
+    the_problem(problems_of(tmp_path, MSPASS_SPARK_SECRET="with space"), "MSPASS_SPARK_SECRET must use only")
