@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.paths import NOTEBOOKS
 from tests.support.prerequisites import http_status
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.desktop
 
@@ -70,8 +71,10 @@ def test_up_run_down_and_up_again_keeps_the_data(docker, image, workdir, name):
     base, token = jupyter_url(up.stdout)
     assert http_status(f"{base}/api/status", token) == 200 and http_status(f"{base}/api/status") == 403
     # the token is nowhere in `docker inspect`: not in the environment, nor in the health checks' output
-    attrs = docker.containers.get(name).attrs
-    assert attrs["State"]["Health"]["Log"] and token not in json.dumps(attrs)
+    # (wait for the first health check: `up` returns on the role's own probes, before docker's first run)
+    attrs = wait_until(lambda: (a := docker.containers.get(name).attrs)["State"]["Health"]["Log"] and a,
+                       30, "the container's first health check")
+    assert token not in json.dumps(attrs)
     assert "dashboard" in up.stdout
 
     run = desktop("run", "--name", name, str(workdir / "roundtrip.ipynb"), "-p", "n_tasks", "20")
