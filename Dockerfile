@@ -135,25 +135,28 @@ FROM mspasspy AS engine-ferretdb
 COPY --from=ferretdb-build /out/ferretdb /usr/local/bin/ferretdb
 
 FROM mspasspy AS engine-mongodb
-# MongoDB's own packages. Their repository is a build argument (this project names no
-# package registry in its files): MONGODB_APT_SOURCE is the "URI SUITE COMPONENT" part of
-# the apt line from MongoDB's installation guide for this base, MONGODB_APT_KEY_URL its key.
-ARG MONGODB_VERSION=7.0.14
-ARG MONGOSH_VERSION=2.3.1
-ARG MONGODB_APT_SOURCE
-ARG MONGODB_APT_KEY_URL
+# MongoDB's own packages from MongoDB's public repository, as its installation guide for
+# Debian 12 gives it (the official mongo image does the same on Ubuntu). Both are build
+# arguments, for mirrors and other bases. MongoDB publishes 8.0 for Debian 12 on amd64
+# only; an arm64 image needs an Ubuntu base and its repository line.
+ARG MONGODB_VERSION=8.0.32
+ARG MONGOSH_VERSION=2.14.0
+ARG MONGODB_APT_SOURCE="http://repo.mongodb.org/apt/debian bookworm/mongodb-org/8.0 main"
+ARG MONGODB_APT_KEY_URL=https://pgp.mongodb.com/server-8.0.asc
+ARG TARGETARCH
 RUN --mount=type=secret,id=ca \
     set -eu; \
-    if [ -z "${MONGODB_APT_SOURCE:-}" ] || [ -z "${MONGODB_APT_KEY_URL:-}" ]; then \
-        echo "MSPASS_DB_ENGINE=mongodb needs --build-arg MONGODB_APT_SOURCE='URI SUITE COMPONENT' and" \
-             "--build-arg MONGODB_APT_KEY_URL=URL (MongoDB's apt repository for this base image);" \
-             "or build with MSPASS_DB_ENGINE=ferretdb" >&2; \
-        exit 2; \
-    fi; \
+    case "${MONGODB_APT_SOURCE}" in */debian\ *) \
+        if [ "${TARGETARCH:-amd64}" != amd64 ]; then \
+            echo "MongoDB publishes no ${TARGETARCH} packages for Debian (${MONGODB_APT_SOURCE});" \
+                 "build arm64 with MSPASS_DB_ENGINE=ferretdb, or an Ubuntu BASE_IMAGE and MongoDB's Ubuntu repository" >&2; \
+            exit 2; \
+        fi;; \
+    esac; \
     if [ -f /run/secrets/ca ]; then export CURL_CA_BUNDLE=/run/secrets/ca; fi; \
     apt-get update; \
     apt-get install -y --no-install-recommends curl gnupg; \
-    curl -fsSL "${MONGODB_APT_KEY_URL:-}" | gpg --dearmor -o /usr/share/keyrings/mongodb.gpg; \
+    curl -fsSL "${MONGODB_APT_KEY_URL}" | gpg --dearmor -o /usr/share/keyrings/mongodb.gpg; \
     echo "deb [signed-by=/usr/share/keyrings/mongodb.gpg] ${MONGODB_APT_SOURCE}" >/etc/apt/sources.list.d/mongodb.list; \
     apt-get update; \
     apt-get install -y --no-install-recommends \

@@ -83,7 +83,7 @@ def main() -> int:
         subprocess.run(["docker", "tag", IMAGE, "mspass-sifbench:bench"], check=True)
         t0 = time.monotonic()
         try:
-            sh(str(REPO / "scripts" / "build-sif.sh"),
+            sh(str(REPO / "scripts" / "build" / "build-sif.sh"),
                env={**os.environ, "SIF_DIR": str(sif_dir), "IMAGE": "mspass-sifbench", "TAG": "bench"})
         finally:
             subprocess.run(["docker", "image", "rm", "mspass-sifbench:bench"], capture_output=True)

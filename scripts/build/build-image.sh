@@ -13,8 +13,10 @@
 #                       pullable (no registry), a local Debian base made with debootstrap
 #                       is used instead (LOCAL_BASE_IMAGE, mspass-base:bookworm), with a notice.
 #   MSPASS_DB_ENGINE    auto | mongodb | ferretdb. auto: mongodb when MongoDB's package
-#                       repository is configured (MONGODB_APT_SOURCE, MONGODB_APT_KEY_URL),
-#                       else ferretdb, with a notice.
+#                       repository answers (for this platform), else ferretdb, with a notice.
+#   MONGODB_APT_SOURCE, MONGODB_APT_KEY_URL   MongoDB's apt repository ("URI SUITE COMPONENT")
+#                       and its key; default: MongoDB's public one (the Dockerfile's ARGs)
+#   MONGODB_VERSION, MONGOSH_VERSION   the pinned packages (default: the Dockerfile's)
 #   EXTRA_CA_CERT       CA bundle handed to the build as a BuildKit secret (never stored in
 #                       the image); empty: none. Default: the host's bundle when present.
 #   PLATFORM            e.g. linux/arm64 (one platform per build); empty: this machine's
@@ -72,24 +74,43 @@ if [ -n "$SOURCE_CACHE" ]; then
 fi
 
 # --- database engine (an image needs one; the wheel does not)
+# MongoDB's repository: from the environment, else the Dockerfile's defaults (declared there once)
+dockerfile_arg() { sed -n "s/^ARG $1=\"\{0,1\}\([^\"]*\)\"\{0,1\}\$/\1/p" Dockerfile; }
+MONGODB_APT_SOURCE=${MONGODB_APT_SOURCE:-$(dockerfile_arg MONGODB_APT_SOURCE)}
+MONGODB_APT_KEY_URL=${MONGODB_APT_KEY_URL:-$(dockerfile_arg MONGODB_APT_KEY_URL)}
+# why MongoDB cannot be installed here (exit 0 and a reason), or exit 1 when it can
+mongodb_unreachable() {
+    local uri suite arch release
+    read -r uri suite _ <<<"$MONGODB_APT_SOURCE"
+    arch=${PLATFORM#*/}
+    arch=${arch:-$("$DOCKER" version -f '{{.Server.Arch}}' 2>/dev/null || uname -m)}
+    case $arch in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; esac
+    if [[ $uri == */debian && $arch != amd64 ]]; then
+        echo "MongoDB publishes no $arch packages for Debian"
+        return 0
+    fi
+    release="$uri/dists/$suite/Release"
+    for url in "$MONGODB_APT_KEY_URL" "$release"; do
+        if ! curl -fsS --max-time 20 -o /dev/null ${EXTRA_CA_CERT:+--cacert "$EXTRA_CA_CERT"} "$url" 2>/dev/null; then
+            echo "MongoDB's repository does not answer ($url)"
+            return 0
+        fi
+    done
+    return 1
+}
 if [ -z "$OUTPUT" ]; then
     case $MSPASS_DB_ENGINE in
     auto)
-        if [ -n "${MONGODB_APT_SOURCE:-}" ] && [ -n "${MONGODB_APT_KEY_URL:-}" ]; then
-            MSPASS_DB_ENGINE=mongodb
-        else
+        if why=$(mongodb_unreachable); then
             MSPASS_DB_ENGINE=ferretdb
-            say "NOTICE: building with FerretDB (a MongoDB-compatible server built from source): MongoDB's" \
-                "package repository is not configured. For MongoDB set MONGODB_APT_SOURCE and" \
-                "MONGODB_APT_KEY_URL (see README) or MSPASS_DB_ENGINE=mongodb."
+            say "NOTICE: building with FerretDB (a MongoDB-compatible server built from source), not" \
+                "MongoDB: $why. Set MONGODB_APT_SOURCE/MONGODB_APT_KEY_URL to a mirror, or" \
+                "MSPASS_DB_ENGINE=mongodb to insist."
+        else
+            MSPASS_DB_ENGINE=mongodb
         fi
         ;;
-    mongodb)
-        if [ -z "${MONGODB_APT_SOURCE:-}" ] || [ -z "${MONGODB_APT_KEY_URL:-}" ]; then
-            die "MSPASS_DB_ENGINE=mongodb needs MONGODB_APT_SOURCE and MONGODB_APT_KEY_URL (see README)"
-        fi
-        ;;
-    ferretdb) ;;
+    mongodb | ferretdb) ;;
     *) die "MSPASS_DB_ENGINE='$MSPASS_DB_ENGINE' is not an engine; valid: auto, mongodb, ferretdb" ;;
     esac
 fi
@@ -103,6 +124,8 @@ if command -v go >/dev/null; then
     add_arg GOPROXY "${GOPROXY:-$(go env GOPROXY)}"
     add_arg GOSUMDB "${GOSUMDB:-$(go env GOSUMDB)}"
 fi
+add_arg MONGODB_VERSION "${MONGODB_VERSION:-}"
+add_arg MONGOSH_VERSION "${MONGOSH_VERSION:-}"
 add_arg MONGODB_APT_SOURCE "${MONGODB_APT_SOURCE:-}"
 add_arg MONGODB_APT_KEY_URL "${MONGODB_APT_KEY_URL:-}"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
