@@ -49,6 +49,19 @@ POLL_SECONDS = 0.2
 DRAIN_CHUNKS = 16
 
 
+def log_tail(path: Path | None, lines: int = 40) -> list[str]:
+    """The last `lines` lines of a log (of its last 16 KiB), [] when there is none."""
+    if path is None:
+        return []
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            return f.read().decode(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
 class ServiceLog:
     """A log file at `path` that takes a child's stdout+stderr from a pipe.
 

@@ -36,10 +36,17 @@ class Service:
     #: what a user opens, by name (e.g. {"jupyter": "http://127.0.0.1:8888/lab?token=..."}):
     #: written to the state file, which launchers read (it is private: mode 0600)
     urls: dict[str, str] = field(default_factory=dict)
-    # hooks; a returned string is logged as the role's output
+    # hooks; a returned string is logged as the role's output, an exception fails the service
     before_start: Callable[[], str | None] | None = None
+    #: once the process is started, before `probe` is waited for: what must be done to a
+    #: running server before it can be ready (initiating a replica set). It gets `wait`,
+    #: which waits for a probe within the service's ready deadline: None, or why not.
+    setup: Callable[[Callable[[Probe], str | None]], str | None] | None = None
     on_ready: Callable[[], str | None] | None = None
     after_stop: Callable[[], str | None] | None = None
+    #: what an unexpected exit code means (e.g. mongod's 62: data of an older version), said
+    #: with the failure; None when it means nothing particular
+    explain_exit: Callable[[int], str | None] | None = None
     #: run every `period` seconds while the role runs (e.g. copy a tmp database back)
     periodic: Callable[[], str | None] | None = None
     period: float = 0.0

@@ -34,14 +34,13 @@ from pathlib import Path
 from typing import IO, Callable, TypeVar
 
 from . import state
-from .logs import ServiceLog
+from .logs import ServiceLog, log_tail
 from .plan import Plan, Service
-from .probes import ask, wait_until
+from .probes import Probe, ask, wait_until
 from .settings import PRIVATE_NAMES, Settings
 
 T = TypeVar("T")
 NOFILE_WANTED = 64000
-TAIL_LINES = 40
 
 try:
     _libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -147,18 +146,6 @@ class Options:
 def exit_code(returncode: int) -> int:
     """Shell convention: killed by signal N -> 128+N."""
     return 128 - returncode if returncode < 0 else returncode
-
-
-def log_tail(path: Path | None, lines: int = TAIL_LINES) -> list[str]:
-    if path is None:
-        return []
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 16384))
-            return f.read().decode(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return []
 
 
 def raise_nofile_limit() -> tuple[int, int]:
@@ -392,8 +379,16 @@ class Supervisor:
             if service.main:
                 self.say(f"running {service.summary or service.name}")
             return None
-        reason = wait_until(service.probe, since + self.options.ready_timeout, max_interval=0.2,
-                            abort=self._abort_reason)
+        deadline = since + self.options.ready_timeout
+
+        def wait(probe: Probe) -> str | None:
+            return wait_until(probe, deadline, max_interval=0.2, abort=self._abort_reason)
+
+        if service.setup:
+            code = self._hook(child, "setup", lambda: service.setup(wait))
+            if code is not None:
+                return code
+        reason = wait(service.probe)
         if reason is not None:
             if proc.poll() is not None:
                 return self._report_death(child)
@@ -406,11 +401,28 @@ class Supervisor:
         child.answer = "ok"
         self._write_state(ready=False)
         if service.on_ready:
-            self._note(service.on_ready())
+            code = self._hook(child, "on_ready", service.on_ready)
+            if code is not None:
+                return code
         self.say(f"{service.name} ready: {service.summary} ({self._elapsed(since)})")
         if service.ready_message:
             self.print(service.ready_message)
         return None
+
+    def _hook(self, child: _Child, what: str, call: Callable[[], str | None]) -> int | None:
+        """Run a service's hook: None when it succeeded (what it returned is logged), else
+        the exit code, the failure said once with the service's log tail."""
+        try:
+            self._note(call())
+            return None
+        except Exception as err:  # noqa: BLE001 - any failure of a hook fails its service
+            if child.proc.poll() is not None:
+                return self._report_death(child)
+            if self._abort_reason() is not None:
+                return _ABORTED
+            self.say(f"ERROR: {child.service.name}: {what} failed: {err}")
+            self._show_tail(child)
+            return 1
 
     def _watch(self) -> int:
         while True:
@@ -477,6 +489,9 @@ class Supervisor:
         code = exit_code(child.proc.returncode)
         self.say(f"ERROR: {child.service.name} exited unexpectedly with code {code}")
         self._show_tail(child)
+        meaning = child.service.explain_exit(code) if child.service.explain_exit else None
+        if meaning:
+            self.say(f"{child.service.name}: {meaning}")  # after the tail: the last thing a user reads
         return code or 1
 
     def _show_tail(self, child: _Child) -> None:

@@ -93,3 +93,43 @@ def test_a_batch_run_that_ends_while_others_start_ends_the_role_with_its_code(tm
         code, out = run(plan, tmp_path)
         assert code == expected, out
         assert "ERROR" not in out and f"batch {'finished' if expected == 0 else 'failed'} (exit code {expected}" in out
+
+
+def test_setup_runs_once_the_process_started_and_may_wait_for_it_before_its_probe(tmp_path):
+    """A replica set is initiated once mongod answers, before it can be primary: `setup`
+    gets the supervisor's `wait`, bound by the service's ready deadline."""
+    [a] = free_ports(1)
+    order: list = []
+    server = child("server", a, tmp_path, setup=lambda wait: order.append(("setup", wait(TcpProbe("127.0.0.1", a))))
+                   or "initiated", on_ready=lambda: order.append("on_ready"))
+    code, out = run(Plan(role="test", services=[server, Service(
+        name="batch", argv=[sys.executable, "-c", "pass"], main=True, after=("server",))]), tmp_path)
+    assert code == 0, out
+    assert order == [("setup", None), "on_ready"] and "mspass test: initiated" in out
+
+
+def test_a_failing_setup_or_on_ready_fails_the_role_with_the_reason(tmp_path):
+    def broken(*_):
+        raise RuntimeError("replica set rs0 has no primary")
+
+    for hook in ("setup", "on_ready"):
+        [a] = free_ports(1)
+        plan = Plan(role="test", services=[child("server", a, tmp_path, **{hook: broken}),
+                                           Service(name="batch", argv=[sys.executable, "-c", "pass"], main=True,
+                                                   after=("server",))])
+        code, out = run(plan, tmp_path)
+        assert code == 1, out
+        errors = [line for line in out.splitlines() if "ERROR" in line]
+        assert errors == [f"mspass test: ERROR: server: {hook} failed: replica set rs0 has no primary"], out
+        assert "batch finished" not in out and "server stopped" in out
+
+
+def test_an_exit_code_with_a_meaning_is_explained_after_the_log_tail(tmp_path):
+    [a] = free_ports(1)
+    dying = Service(name="db", argv=[sys.executable, "-c", "print('Wrong mongod version'); raise SystemExit(62)"],
+                    probe=TcpProbe("127.0.0.1", a), log=tmp_path / "db.log",
+                    explain_exit=lambda code: "data of an older release" if code == 62 else None)
+    code, out = run(Plan(role="test", services=[dying]), tmp_path)
+    assert code == 62, out
+    lines = out.splitlines()
+    assert lines[-2:] == ["  | Wrong mongod version", "mspass test: db: data of an older release"], out
