@@ -201,6 +201,37 @@ class MongoPingProbe(Probe):
 
 
 @dataclass
+class ReplicaSetPrimaryProbe(Probe):
+    """The mongod at `uri` is the primary of replica set `name` (a shard, or the config
+    server): it takes writes. Asked of that one server, not of whatever set it names."""
+
+    kind: ClassVar[str] = "replica-set-primary"
+    uri: str
+    name: str
+    timeout: float = 2.0
+
+    def check(self) -> str | None:
+        import pymongo
+        from pymongo.errors import PyMongoError
+
+        ms = int(self.timeout * 1000)
+        try:
+            with pymongo.MongoClient(self.uri, directConnection=True, serverSelectionTimeoutMS=ms,
+                                     connectTimeoutMS=ms, socketTimeoutMS=ms) as client:
+                hello = client.admin.command("hello")  # needs no login
+        except PyMongoError as err:
+            return f"{redact_uri(self.uri)}: {str(err).splitlines()[0][:160]}"
+        if hello.get("setName") != self.name:
+            found = hello.get("setName")
+            return Final(f"{redact_uri(self.uri)} is a member of replica set {found!r}, not {self.name!r}") \
+                if found else f"{redact_uri(self.uri)} has no replica set yet"
+        return None if hello.get("isWritablePrimary") else f"replica set {self.name} has no primary yet"
+
+    def describe(self) -> str:
+        return f"{redact_uri(self.uri)} primary of replica set {self.name}"
+
+
+@dataclass
 class DaskWorkersProbe(Probe):
     """`count` workers named `name` (or `name-N`) are registered with the scheduler.
 

@@ -211,14 +211,17 @@ VARIABLES = (
     Var("MSPASS_SPARK_SECRET", "spark_secret", "the Spark cluster's shared secret (spark.authenticate): master, "
         "workers and the frontend's driver must have the same; given, Spark's RPC refuses anyone without it",
         kind="rule", roles=SCHEDULER_ROLES, secret=True, file_ok=True, show=lambda v: "<redacted>" if v else ""),
-    Var("MSPASS_SHARD_LIST", "shard_list", "dbmanager: space-separated rsN/host:port", kind="words",
+    Var("MSPASS_SHARD_LIST", "shard_list", "the shards, space-separated ID/HOST:PORT (ID: each shard's "
+        "MSPASS_SHARD_ID); registered by id, so a restart may move them to other hosts", kind="words",
         roles=("dbmanager",)),
-    Var("MSPASS_SHARD_ID", "shard_id", "shard: deterministic shard id", roles=("shard",)),
-    Var("MSPASS_SHARD_DATABASE", "shard_database", "database to shard", roles=("dbmanager",)),
-    Var("MSPASS_SHARD_COLLECTIONS", "shard_collections", "coll:key entries (hashed keys)", kind="words",
+    Var("MSPASS_SHARD_ID", "shard_id", "this shard's id and replica-set name, the same on every start (its data: "
+        "MSPASS_DB_DIR/shard-ID)", roles=("shard",)),
+    Var("MSPASS_SHARD_DATABASE", "shard_database", "the database whose MSPASS_SHARD_COLLECTIONS are sharded",
         roles=("dbmanager",)),
-    Var("MSPASS_CONFIG_SERVER_ADDR", "config_server_addr", "configserver/host:port, for shard restore",
-        roles=SHARDED_ROLES),
+    Var("MSPASS_SHARD_COLLECTIONS", "shard_collections", "COLLECTION:KEY entries, each sharded on a hashed KEY",
+        kind="words", roles=("dbmanager",)),
+    Var("MSPASS_CONFIG_SERVER_ADDR", "config_server_addr", "MsPASS's, accepted and unused: shards need no "
+        "config server address (mongos registers them), and a restore matches them by id", roles=SHARDED_ROLES),
     Var("MSPASS_DB_READY_FILE", "db_ready_file", "touched when the database is ready", kind="rule",
         roles=DB_ROLES),
     Var("MSPASS_SLEEP_TIME", "sleep_time", "longest interval between retries while waiting, seconds (the "
@@ -861,13 +864,26 @@ class _Parser:
         role, engine = v["role"], v["db_engine"]
         if role == "dbmanager" and engine in SHARDING_ENGINES:
             if not v["shard_list"]:
-                self.problem("MSPASS_SHARD_LIST is required for role 'dbmanager'; valid: rsN/host:port entries")
+                self.problem("MSPASS_SHARD_LIST is required for role 'dbmanager'; valid: ID/HOST:PORT entries")
             for entry in v["shard_list"]:
                 if not re.fullmatch(r"[A-Za-z0-9_-]+/[A-Za-z0-9._-]+:\d+", entry):
-                    self.problem(f"MSPASS_SHARD_LIST entry {entry!r} is not rsN/host:port")
+                    self.problem(f"MSPASS_SHARD_LIST entry {entry!r} is not ID/HOST:PORT")
+            ids = [entry.split("/")[0] for entry in v["shard_list"]]
+            for repeated in sorted({i for i in ids if ids.count(i) > 1}):
+                self.problem(f"MSPASS_SHARD_LIST names shard {repeated!r} twice; each shard has its own id")
         if role == "shard" and engine in SHARDING_ENGINES and not re.fullmatch(r"[A-Za-z0-9_-]+", v["shard_id"]):
             self.problem(f"MSPASS_SHARD_ID={v['shard_id']!r} is required for role 'shard'; "
                          "valid: letters, digits, _ and - (the same id on every restart)")
+        if role == "dbmanager":
+            for entry in v["shard_collections"]:
+                if not re.fullmatch(r"[^\s:$]+:[^\s:$]+", entry):
+                    self.problem(f"MSPASS_SHARD_COLLECTIONS entry {entry!r} is not COLLECTION:KEY")
+            if v["shard_collections"] and not v["shard_database"]:
+                self.problem("MSPASS_SHARD_COLLECTIONS needs MSPASS_SHARD_DATABASE (the database they are in)")
+        if role in SHARDED_ROLES and v["db_username"]:
+            self.problem(f"MONGO_INITDB_ROOT_USERNAME is not supported with role {role!r} in this version "
+                         "(a sharded cluster with a login also needs a key file shared by its members); "
+                         "unset it, or use role 'db'")
 
     def require_addresses(self, role, scheduler, sched_addr, db_addr) -> None:
         needs_sched = role == "worker" or (role == "frontend" and scheduler != "none")
@@ -938,7 +954,9 @@ class _Parser:
                 self.problem(f"MSPASS_DB_ENGINE={engine!r} needs {binaries[engine]!r}, which is not on PATH")
         if role in SHARDED_ROLES and engine and engine not in SHARDING_ENGINES:
             self.problem(f"MSPASS_ROLE={role!r} needs a database engine that can shard; MSPASS_DB_ENGINE "
-                         f"resolved to {engine!r}, which cannot (valid: {', '.join(SHARDING_ENGINES)})")
+                         f"resolved to {engine!r}, which cannot (valid: {', '.join(SHARDING_ENGINES)}). Use an "
+                         "image with MongoDB (make build MSPASS_DB_ENGINE=mongodb, where MongoDB's repository "
+                         "answers), or role 'db' for one unsharded server")
         return engine
 
     def mspass_home(self, role: str) -> str | None:

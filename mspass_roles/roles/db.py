@@ -3,34 +3,43 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .. import dbcopy
 from ..plan import Service
-from ..probes import MongoPingProbe
+from ..probes import MongoPingProbe, Probe
+from ..logs import log_tail
 from ..settings import Settings, login_options
 
 
-def data_dir(s: Settings) -> Path:
-    """Where the server keeps its files: MSPASS_DB_DIR, or node-local /tmp for MSPASS_DB_PATH=tmp."""
+def data_dir(s: Settings, persistent: Path | None = None, name: str = "db") -> Path:
+    """Where a server keeps its files: `persistent` (MSPASS_DB_DIR by default), or
+    node-local /tmp for MSPASS_DB_PATH=tmp (copied to `persistent`)."""
     if s.db_path == "tmp":
-        return Path(tempfile.gettempdir()) / f"mspass-db-{s.node_name}-{s.mongodb_port}"
-    return s.db_dir
+        return Path(tempfile.gettempdir()) / f"mspass-{name}-{s.node_name}-{s.mongodb_port}"
+    return persistent or s.db_dir
+
+
+def bind_options(s: Settings) -> list[str]:
+    """mongod's and mongos's listening options for MSPASS_BIND_ADDRESS."""
+    address = s.bind_address
+    if s.db_username and address not in ("127.0.0.1", "localhost") and not s.binds_all:
+        address += ",127.0.0.1"  # the localhost exception, by which the first user is created
+    bind = ["--bind_ip_all"] if s.binds_all else ["--bind_ip", address]
+    if ":" in s.bind_address:  # mongod listens on IPv6 only when asked
+        bind.append("--ipv6")
+    return bind
 
 
 def server_argv(s: Settings, path: Path) -> list[str]:
     if s.db_engine == "mongodb":
-        address = s.bind_address
-        if s.db_username and address not in ("127.0.0.1", "localhost") and not s.binds_all:
-            address += ",127.0.0.1"  # the localhost exception, by which the first user is created
-        bind = ["--bind_ip_all"] if s.binds_all else ["--bind_ip", address]
-        if ":" in s.bind_address:  # mongod listens on IPv6 only when asked
-            bind.append("--ipv6")
         auth = ["--auth"] if s.db_username else []
-        return ["mongod", "--dbpath", str(path), "--port", str(s.mongodb_port), *bind, *auth]
+        return ["mongod", "--dbpath", str(path), "--port", str(s.mongodb_port), *bind_options(s), *auth]
     return [
         "ferretdb",
         "--handler=sqlite",
@@ -46,10 +55,70 @@ def server_argv(s: Settings, path: Path) -> list[str]:
     ]
 
 
+#: MongoDB 8.0's allocator (TCMalloc) keeps per-CPU caches through rseq, which glibc
+#: otherwise takes for itself (mongod then warns and runs slower); as the official image does
+MONGOD_ENV = {"GLIBC_TUNABLES": "glibc.pthread.rseq=0"}
+
+
+#: mongod's exit code for data files it cannot open: written by an older release whose
+#: feature compatibility version (FCV) this one no longer reads (MongoDB's "Exit Codes")
+NEEDS_UPGRADE = 62
+#: mongod's log entry for it ("Wrong mongod version"), whose message names the data's FCV
+WRONG_VERSION_LOG_ID = 20573
+#: MongoDB's major releases, in order: data upgrades through each one (MsPASS #477: 4.4)
+MAJOR_RELEASES = ("4.4", "5.0", "6.0", "7.0", "8.0")
+
+
+def upgrade_path(found: str | None, running: str) -> list[str]:
+    """The releases data of FCV `found` must be opened with, in order, before mongod
+    `running` (a major release) opens it: those between the two."""
+    if running not in MAJOR_RELEASES:
+        return []
+    end = MAJOR_RELEASES.index(running)
+    start = MAJOR_RELEASES.index(found) + 1 if found in MAJOR_RELEASES else max(0, end - 1)
+    return list(MAJOR_RELEASES[start:end])
+
+
+def data_version(log: Path) -> str | None:
+    """The FCV mongod found in the data, from its log's last "Wrong mongod version" entry."""
+    found = None
+    for line in log_tail(log, 200):
+        if f'"id":{WRONG_VERSION_LOG_ID},' in line.replace(" ", ""):
+            match = re.search(r'version: \\?"(\d+\.\d+)\\?"', line)
+            found = match.group(1) if match else found
+    return found
+
+
+def mongod_release() -> str | None:
+    """This mongod's major release (8.0), from `mongod --version`."""
+    try:
+        out = subprocess.run(["mongod", "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r"db version v(\d+\.\d+)", out)
+    return match.group(1) if match else None
+
+
+def explain_mongod_exit(code: int, log: Path, path: Path, running: str | None = None) -> str | None:
+    """What mongod's exit 62 means, the data's version and the upgrade path (MsPASS #477:
+    MsPASS's image upgraded MongoDB and its users' databases failed to start, silently)."""
+    if code != NEEDS_UPGRADE:
+        return None
+    found, running = data_version(log), running or mongod_release() or "this release"
+    steps = upgrade_path(found, running)
+    of = f"feature compatibility version {found}" if found else "an older feature compatibility version"
+    through = " then ".join(steps) if steps else "each major release in between"
+    return (f"the data in {path} has {of}, which mongod {running} cannot open: MongoDB upgrades data one major "
+            f"release at a time. Open it with MongoDB {through}, setting each one's featureCompatibilityVersion "
+            "before the next (README: \"Data from an older MongoDB\"); the data is untouched")
+
+
 def server_env(s: Settings, fresh: bool) -> dict[str, str]:
     """FerretDB creates the user when it creates an empty database; through its environment,
     never argv. On existing data the user must exist already (the probe says so if not)."""
-    if s.db_engine != "ferretdb" or not (s.db_username and fresh):
+    if s.db_engine == "mongodb":
+        return MONGOD_ENV
+    if not (s.db_username and fresh):
         return {}
     return {"FERRETDB_SETUP_USERNAME": s.db_username, "FERRETDB_SETUP_PASSWORD": s.db_password,
             "FERRETDB_SETUP_DATABASE": "admin"}
@@ -76,56 +145,78 @@ def fsync_lock(uri: str, login: dict[str, str]) -> Iterator[None]:
             client.admin.command("fsyncUnlock")
 
 
-def services(s: Settings) -> list[Service]:
-    path = data_dir(s)
-    uri = f"mongodb://{s.local_hostport(s.mongodb_port)}/"
-    fresh = is_fresh(s.db_dir)  # with MSPASS_DB_PATH=tmp too: the persistent copy says
-    login = login_options(s.db_credentials)
+def stored_service(s: Settings, name: str, persistent: Path, argv: Callable[[Path], list[str]], *,
+                   uri: str, probe: Probe, summary: str, env: dict[str, str] | None = None,
+                   setup: Callable | None = None, on_ready: Callable[[], str | None] | None = None) -> Service:
+    """A database server (mongod, ferretdb) whose files are `persistent`, or, with
+    MSPASS_DB_PATH=tmp, a node-local copy of them that is copied back periodically and on
+    stop. `argv(path)` is its command for the data directory `path`."""
+    path = data_dir(s, persistent, name)
     copier = None
     if s.db_path == "tmp":
-        copier = dbcopy.Copier(path, s.db_dir, freeze=(lambda: fsync_lock(uri, login)) if s.db_engine == "mongodb" else None)
+        login = login_options(s.db_credentials)
+        freeze = (lambda: fsync_lock(uri, login)) if s.db_engine == "mongodb" else None
+        copier = dbcopy.Copier(path, persistent, freeze=freeze)
 
     def before() -> str | None:
         if copier is None:
             # a new database's files are its owner's alone (a login guards the server, not the files)
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
             return None
-        return dbcopy.restore(s.db_dir, path)  # start from the last complete copy
+        return dbcopy.restore(persistent, path)  # start from the last complete copy
 
     def periodic() -> str | None:
         report = copier.copy(running=True)
-        return f"copied the running database to {s.db_dir}: {report}" if report.copied else None
+        return f"copied the running database to {persistent}: {report}" if report.copied else None
 
     def copy_back() -> str:  # runs only after the server has stopped
         report = copier.copy(running=False)
         shutil.rmtree(path, ignore_errors=True)  # only once the copy is complete
-        return f"copied the database to {s.db_dir}: {report}"
-
-    def ready() -> None:
-        if s.db_ready_file:
-            s.db_ready_file.parent.mkdir(parents=True, exist_ok=True)
-            s.db_ready_file.touch()
+        return f"copied the database to {persistent}: {report}"
 
     copies = ""
     if copier:
         every = f"every {s.db_sync_interval:g} s and " if s.db_sync_interval else ""
-        copies = f", copied to {s.db_dir} {every}on stop"
+        copies = f", copied to {persistent} {every}on stop"
+    log = s.log_dir / f"{name}-{s.node_name}.log"
+    return Service(
+        name=name,
+        argv=argv(path),
+        probe=probe,
+        env=env or {},
+        log=log,
+        stop_timeout=s.stop_timeout,  # a clean shutdown flushes the journal
+        explain_exit=(lambda code: explain_mongod_exit(code, log, path)) if s.db_engine == "mongodb" else None,
+        summary=f"{summary}, data in {path}{copies}",
+        before_start=before,
+        setup=setup,
+        on_ready=on_ready,
+        after_stop=copy_back if copier else None,
+        periodic=periodic if copier and s.db_sync_interval else None,
+        period=s.db_sync_interval,
+    )
+
+
+def touch_ready_file(s: Settings) -> None:
+    if s.db_ready_file:
+        s.db_ready_file.parent.mkdir(parents=True, exist_ok=True)
+        s.db_ready_file.touch()
+
+
+def services(s: Settings) -> list[Service]:
+    uri = f"mongodb://{s.local_hostport(s.mongodb_port)}/"
+    fresh = is_fresh(s.db_dir)  # with MSPASS_DB_PATH=tmp too: the persistent copy says
+    login = login_options(s.db_credentials)
     engine = "mongod" if s.db_engine == "mongodb" else "ferretdb"
     if s.db_username:
         engine += f" (login required: user {s.db_username!r})"
-    return [Service(
-        name="db",
-        argv=server_argv(s, path),
+    return [stored_service(
+        s, "db", s.db_dir, lambda path: server_argv(s, path),
+        uri=uri,
         # a busy server may hold writes a while
         probe=MongoPingProbe(uri, timeout=5.0, write=True, auth=bool(login),
                              first_user=bool(login) and fresh and s.db_engine == "mongodb"),
         env=server_env(s, fresh),
-        log=s.log_dir / f"db-{s.node_name}.log",
-        stop_timeout=s.stop_timeout,  # a clean shutdown flushes the journal
-        summary=f"{engine} on {s.bind_hostport(s.mongodb_port)}, data in {path}{copies}",
-        before_start=before,
-        on_ready=ready,
-        after_stop=copy_back if copier else None,
-        periodic=periodic if copier and s.db_sync_interval else None,
-        period=s.db_sync_interval,
+        summary=f"{engine} on {s.bind_hostport(s.mongodb_port)}",
+        on_ready=lambda: touch_ready_file(s),
     )]

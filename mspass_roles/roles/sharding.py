@@ -1,18 +1,137 @@
-"""Roles `dbmanager` and `shard` (sharded MongoDB).
+"""Roles `dbmanager` and `shard`: sharded MongoDB, laid out as MsPASS lays it out.
 
-Only mongod can shard; settings reject other engines with exit 2. The sharded roles
-themselves are not implemented in this version: say so plainly instead of starting a
-half-working cluster.
+shard      mongod --shardsvr, a single-member replica set named MSPASS_SHARD_ID (the same
+           id on every start: launchers derive it from the node's index, never at random),
+           its data in MSPASS_DB_DIR/shard-ID; ready when it is that set's primary.
+dbmanager  the config server (replica set "configserver" on MONGODB_PORT+1, data in
+           MSPASS_DB_DIR/config) and mongos on MONGODB_PORT. mongos starts once every shard
+           of MSPASS_SHARD_LIST has a primary; then the shards are registered by id and
+           the collections of MSPASS_SHARD_COLLECTIONS sharded; then MSPASS_DB_READY_FILE.
+
+The same data started on other hosts (a new HPC job) is restored by id: each replica set
+gets its new member host, the config server each shard's new host (mongo_admin), and what
+changes is logged and saved first in MSPASS_DB_DIR/restores. Only mongod can shard:
+settings refuse other engines (exit 2).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Callable
+
+from .. import mongo_admin
+from ..mongo_admin import CONFIG_REPLICA_SET, AdminError, Shard
 from ..plan import Service
-from ..settings import Settings
+from ..probes import MongoPingProbe, Probe, ReplicaSetPrimaryProbe
+from ..settings import Address, Settings
+from .db import MONGOD_ENV, bind_options, stored_service, touch_ready_file
+
+Wait = Callable[[Probe], "str | None"]
+#: the config server listens on MONGODB_PORT + this (MsPASS's layout)
+CONFIG_PORT_OFFSET = 1
 
 
 def services(s: Settings) -> list[Service]:
-    raise NotImplementedError(
-        f"MSPASS_ROLE={s.role!r} (sharded MongoDB) is not available in this version yet; "
-        "valid now: all, db, scheduler, worker, frontend"
+    return dbmanager(s) if s.role == "dbmanager" else shard(s)
+
+
+def backups(s: Settings) -> Path:
+    """Where a restore saves what it changes (beside the data, kept with MSPASS_DB_PATH=tmp too)."""
+    return s.db_dir / "restores"
+
+
+def connect(uri: str):
+    import pymongo
+
+    return pymongo.MongoClient(uri, directConnection=True, serverSelectionTimeoutMS=10000)
+
+
+def replica_set(s: Settings, uri: str, name: str, host: str, wait: Wait, *, configsvr: bool = False) -> str:
+    """Initiate replica set `name` on the mongod at `uri` with member `host`, or move it
+    there (restore); then wait for it to be primary."""
+    reason = wait(MongoPingProbe(uri, timeout=5.0))
+    if reason is not None:
+        raise AdminError(f"mongod at {uri} does not answer: {reason}")
+    with connect(uri) as client:
+        steps = mongo_admin.replica_set_steps(name, host, mongo_admin.current_config(client), configsvr=configsvr)
+        said = mongo_admin.apply(client, steps, backups(s))
+    reason = wait(ReplicaSetPrimaryProbe(uri, name, timeout=5.0))
+    if reason is not None:
+        raise AdminError(f"replica set {name} has no primary: {reason}")
+    return "; ".join(said) or f"replica set {name} as before (member {host})"
+
+
+def shard(s: Settings) -> list[Service]:
+    port, name = s.mongodb_port, s.shard_id
+    uri = f"mongodb://{s.local_hostport(port)}/"
+    host = Address(s.announced_host, port).hostport
+    return [stored_service(
+        s, "shard", s.db_dir / f"shard-{name}",
+        lambda path: ["mongod", "--shardsvr", "--replSet", name, "--dbpath", str(path), "--port", str(port),
+                      *bind_options(s)],
+        uri=uri,
+        probe=ReplicaSetPrimaryProbe(uri, name, timeout=5.0),
+        env=MONGOD_ENV,
+        summary=f"mongod shard {name} on {s.bind_hostport(port)} (member {host})",
+        setup=lambda wait: replica_set(s, uri, name, host, wait),
+        on_ready=lambda: touch_ready_file(s),
+    )]
+
+
+def dbmanager(s: Settings) -> list[Service]:
+    port, config_port = s.mongodb_port, s.mongodb_port + CONFIG_PORT_OFFSET
+    config_uri = f"mongodb://{s.local_hostport(config_port)}/"
+    config_host = Address(s.announced_host, config_port).hostport
+    uri = f"mongodb://{s.local_hostport(port)}/"
+    shards = [Shard.parse(entry) for entry in s.shard_list]
+    collections = mongo_admin.parse_collections(s.shard_collections)
+
+    def config_setup(wait: Wait) -> str:
+        said = [replica_set(s, config_uri, CONFIG_REPLICA_SET, config_host, wait, configsvr=True)]
+        # a restore rewrites the shards' hosts here, before any mongos reads them
+        with connect(config_uri) as client:
+            registered = list(client.config.shards.find())
+            said += mongo_admin.apply(client, mongo_admin.restore_shard_hosts(shards, registered), backups(s))
+        return "; ".join(said)
+
+    def cluster_setup(wait: Wait) -> str:
+        reason = wait(MongoPingProbe(uri, timeout=5.0))
+        if reason is not None:
+            raise AdminError(f"mongos at {uri} does not answer: {reason}")
+        with connect(uri) as client:
+            registered = client.admin.command("listShards")["shards"]
+            databases = [d["_id"] for d in client.config.databases.find({}, {"_id": 1})]
+            namespaces = [f"{s.shard_database}.{collection}" for collection, _ in collections]
+            sharded = [c["_id"] for c in client.config.collections.find({"_id": {"$in": namespaces}}, {"_id": 1})]
+            steps = mongo_admin.cluster_steps(shards, registered, s.shard_database, collections, databases, sharded)
+            said = mongo_admin.apply(client, steps, backups(s))
+        others = mongo_admin.unlisted(shards, registered)
+        if others:
+            said.append(f"registered shards not in MSPASS_SHARD_LIST, left as they are: {', '.join(others)}")
+        return "; ".join(said) or f"{len(shards)} shard(s) registered as before"
+
+    config = stored_service(
+        s, "config", s.db_dir / "config",
+        lambda path: ["mongod", "--configsvr", "--replSet", CONFIG_REPLICA_SET, "--dbpath", str(path),
+                      "--port", str(config_port), *bind_options(s)],
+        uri=config_uri,
+        probe=ReplicaSetPrimaryProbe(config_uri, CONFIG_REPLICA_SET, timeout=5.0),
+        env=MONGOD_ENV,
+        summary=f"config server ({CONFIG_REPLICA_SET}) on {s.bind_hostport(config_port)}",
+        setup=config_setup,
     )
+    mongos = Service(
+        name="mongos",
+        argv=["mongos", "--configdb", f"{CONFIG_REPLICA_SET}/{config_host}", "--port", str(port), *bind_options(s)],
+        # mongos registers shards only once each has a primary
+        needs=[ReplicaSetPrimaryProbe(f"mongodb://{shard.host}/", shard.id, timeout=5.0) for shard in shards],
+        after=("config",),
+        probe=MongoPingProbe(uri, timeout=5.0, write=True),
+        env=MONGOD_ENV,
+        log=s.log_dir / f"mongos-{s.node_name}.log",
+        stop_timeout=s.stop_timeout,
+        summary=f"mongos on {s.bind_hostport(port)}, shards {', '.join(shard.id for shard in shards)}",
+        setup=cluster_setup,
+        on_ready=lambda: touch_ready_file(s),
+    )
+    return [config, mongos]

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from mspass_roles.plan import Plan
-from mspass_roles.probes import DaskWorkersProbe, HttpProbe, MongoPingProbe, TcpProbe
+from mspass_roles.probes import DaskWorkersProbe, HttpProbe, MongoPingProbe, ReplicaSetPrimaryProbe, TcpProbe
 from mspass_roles.roles import Batch, BatchError, attach_plan, build_plan, directories, resolve_batch
+from mspass_roles.roles import db as db_role
 from tests.support.settings import make, tls_env
 
 PY = sys.executable
@@ -124,7 +125,8 @@ def test_db_mongod_with_a_login_requires_it_and_creates_the_user_only_in_an_empt
         (tmp_path / "work" / "db").mkdir(parents=True)
         (tmp_path / "work" / "db" / "WiredTiger").write_text("")
     svc = only(build_plan(make(tmp_path, role="db", found=("mongod",), **LOGIN)))
-    assert svc.argv[-1] == "--auth" and not any("pw-42" in a for a in svc.argv) and svc.env == {}
+    assert svc.argv[-1] == "--auth" and not any("pw-42" in a for a in svc.argv)
+    assert svc.env == {"GLIBC_TUNABLES": "glibc.pthread.rseq=0"}  # no login in the environment either
     assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27017/", timeout=5.0, write=True, auth=True,
                                        first_user=first_user)
 
@@ -697,16 +699,56 @@ def test_role_all_asks_its_own_scheduler_dashboard_for_the_worker(tmp_path):
     assert wrk.probe == DaskWorkersProbe("tcp://127.0.0.1:8786", "node1", 1, dashboard="http://127.0.0.1:8787")
 
 
-def test_dbmanager_not_implemented(tmp_path):
-    s = make(tmp_path, role="dbmanager", found=("mongod",), MSPASS_SHARD_LIST="rs0/h0:27017")
-    with pytest.raises(NotImplementedError, match="MSPASS_ROLE='dbmanager'"):
-        build_plan(s)
+SHARDED = {"MSPASS_BIND_ADDRESS": "10.0.0.5"}  # a node's address: what the members are called
 
 
-def test_shard_not_implemented(tmp_path):
-    s = make(tmp_path, role="shard", found=("mongod",), MSPASS_SHARD_ID="s0")
-    with pytest.raises(NotImplementedError, match="MSPASS_ROLE='shard'"):
-        build_plan(s)
+def test_shard_is_a_single_member_replica_set_named_by_its_id_with_data_of_its_own(tmp_path):
+    s = make(tmp_path, role="shard", found=("mongod",), MSPASS_SHARD_ID="shard-2", MSPASS_DB_READY_FILE=
+             tmp_path / "ready" / "db", **SHARDED)
+    svc = only(build_plan(s))
+    data = tmp_path / "work" / "db" / "shard-shard-2"
+    assert svc.name == "shard"
+    assert svc.argv == ["mongod", "--shardsvr", "--replSet", "shard-2", "--dbpath", str(data), "--port", "27017",
+                        "--bind_ip", "10.0.0.5"]
+    # ready when it is that set's primary; the set is initiated (or moved) by setup, first
+    assert svc.probe == ReplicaSetPrimaryProbe("mongodb://10.0.0.5:27017/", "shard-2", timeout=5.0)
+    assert svc.setup is not None and "member 10.0.0.5:27017" in svc.summary
+    assert svc.env == {"GLIBC_TUNABLES": "glibc.pthread.rseq=0"}
+    svc.before_start()
+    assert data.is_dir() and stat.S_IMODE(data.stat().st_mode) == 0o700
+    svc.on_ready()
+    assert (tmp_path / "ready" / "db").exists()
+
+
+def test_dbmanager_runs_the_config_server_then_mongos_once_every_shard_has_a_primary(tmp_path):
+    s = make(tmp_path, role="dbmanager", found=("mongod",), MSPASS_SHARD_LIST="rs1/n2:27017 rs0/n1:27017",
+             MSPASS_SHARD_DATABASE="mspass", MSPASS_SHARD_COLLECTIONS="wf_TimeSeries:_id", MONGODB_PORT="27100",
+             **SHARDED)
+    config, mongos = build_plan(s).services
+    assert config.argv == ["mongod", "--configsvr", "--replSet", "configserver", "--dbpath",
+                           str(tmp_path / "work" / "db" / "config"), "--port", "27101", "--bind_ip", "10.0.0.5"]
+    assert config.probe == ReplicaSetPrimaryProbe("mongodb://10.0.0.5:27101/", "configserver", timeout=5.0)
+    assert config.setup is not None and config.needs == [] and config.after == ()
+    assert mongos.argv == ["mongos", "--configdb", "configserver/10.0.0.5:27101", "--port", "27100",
+                           "--bind_ip", "10.0.0.5"]
+    assert mongos.after == ("config",)
+    assert mongos.needs == [ReplicaSetPrimaryProbe("mongodb://n2:27017/", "rs1", timeout=5.0),
+                            ReplicaSetPrimaryProbe("mongodb://n1:27017/", "rs0", timeout=5.0)]
+    assert mongos.probe == MongoPingProbe("mongodb://10.0.0.5:27100/", timeout=5.0, write=True)
+    assert mongos.setup is not None and mongos.on_ready is not None
+    assert mongos.log == tmp_path / "work" / "logs" / "mongos-node1.log"
+    assert "shards rs1, rs0" in mongos.summary
+
+
+def test_sharded_roles_with_a_tmp_database_copy_their_own_directories(tmp_path):
+    s = make(tmp_path, role="shard", found=("mongod",), MSPASS_SHARD_ID="s0", MSPASS_DB_PATH="tmp")
+    svc = only(build_plan(s))
+    local = Path(tempfile.gettempdir()) / "mspass-shard-node1-27017"
+    assert option_values(svc.argv, "--dbpath") == [str(local)]
+    assert svc.after_stop is not None and f"copied to {tmp_path / 'work' / 'db' / 'shard-s0'}" in svc.summary
+    config, _ = build_plan(make(tmp_path, role="dbmanager", found=("mongod",), MSPASS_SHARD_LIST="s0/n:27017",
+                                MSPASS_DB_PATH="tmp")).services
+    assert option_values(config.argv, "--dbpath") == [str(Path(tempfile.gettempdir()) / "mspass-config-node1-27017")]
 
 
 @pytest.mark.parametrize("role,extra,expected", [
@@ -759,3 +801,36 @@ def test_a_repeated_worker_option_counts_as_dask_reads_it(tmp_path):
              MSPASS_WORKER_ARG="--nworkers 4 --nworkers 2")  # e.g. the HPC launcher appends one
     svc = only(build_plan(s))
     assert svc.probe.count == 2
+
+
+# ---------------------------------------------------------------------- mongod on data of an older release
+WRONG_VERSION = ('{"t":{"$date":"2026-11-22T10:00:00.000+00:00"},"s":"F","c":"CONTROL","id":20573,'
+                 '"ctx":"initandlisten","msg":"Wrong mongod version","attr":{"error":"UPGRADE PROBLEM: Found an '
+                 'invalid featureCompatibilityVersion document (ERROR: Location4926900: Invalid '
+                 'featureCompatibilityVersion document in admin.system.version: { _id: \\"featureCompatibilityVersion'
+                 '\\", version: \\"5.0\\" }. :: caused by :: Invalid feature compatibility version value"}}')
+
+
+@pytest.mark.parametrize("found, running, path", [
+    ("7.0", "8.0", []), ("6.0", "8.0", ["7.0"]), ("4.4", "8.0", ["5.0", "6.0", "7.0"]), (None, "8.0", ["7.0"]),
+    ("5.0", "7.0", ["6.0"]), ("5.0", "9.9", []),
+])
+def test_upgrade_path_goes_through_every_major_release_in_between(found, running, path):
+    assert db_role.upgrade_path(found, running) == path
+
+
+def test_mongod_exit_62_names_the_datas_version_and_the_upgrade_path(tmp_path):
+    log = tmp_path / "db-node1.log"
+    log.write_text("=== mspass db: starting db\n" + WRONG_VERSION + "\n")
+    said = db_role.explain_mongod_exit(62, log, tmp_path / "db", running="8.0")
+    assert said.startswith(f"the data in {tmp_path / 'db'} has feature compatibility version 5.0, which mongod 8.0 "
+                           "cannot open")
+    assert "Open it with MongoDB 6.0 then 7.0" in said and "Data from an older MongoDB" in said
+    assert db_role.explain_mongod_exit(1, log, tmp_path / "db", running="8.0") is None  # other codes: the tail says
+
+
+def test_mongod_services_explain_their_exit_codes(tmp_path):
+    assert only(build_plan(make(tmp_path, role="db", found=("mongod",)))).explain_exit is not None
+    assert only(build_plan(make(tmp_path, role="db", found=("ferretdb",)))).explain_exit is None
+    shard = only(build_plan(make(tmp_path, role="shard", found=("mongod",), MSPASS_SHARD_ID="s0")))
+    assert shard.explain_exit(62) and shard.explain_exit(0) is None

@@ -759,6 +759,7 @@ def test_sharded_roles_need_mongodb(tmp_path, role, extra, engine_env, found):
     problems = problems_of(tmp_path, role=role, found=found, MSPASS_DB_ENGINE=engine_env, **extra)
     line = the_problem(problems, f"MSPASS_ROLE={role!r}", "MSPASS_DB_ENGINE")
     assert "'ferretdb'" in line and "valid: mongodb" in line
+    assert "make build MSPASS_DB_ENGINE=mongodb" in line and "role 'db'" in line  # what to do
 
 
 @pytest.mark.parametrize("role,extra", [("scheduler", {}), ("worker", {"MSPASS_SCHEDULER_ADDRESS": "s"}),
@@ -806,7 +807,31 @@ def test_dbmanager_needs_shard_list(tmp_path):
 
 def test_dbmanager_bad_shard_entry(tmp_path):
     problems = problems_of(tmp_path, role="dbmanager", found=("mongod",), MSPASS_SHARD_LIST="rs0/h0:27017 h1")
-    the_problem(problems, "MSPASS_SHARD_LIST entry 'h1' is not rsN/host:port")
+    the_problem(problems, "MSPASS_SHARD_LIST entry 'h1' is not ID/HOST:PORT")
+
+
+def test_dbmanager_shard_ids_are_unique(tmp_path):
+    problems = problems_of(tmp_path, role="dbmanager", found=("mongod",), MSPASS_SHARD_LIST="rs0/h0:27017 rs0/h1:27017")
+    the_problem(problems, "MSPASS_SHARD_LIST names shard 'rs0' twice")
+
+
+@pytest.mark.parametrize("collections, database, expected", [
+    ("wf_TimeSeries", "mspass", "MSPASS_SHARD_COLLECTIONS entry 'wf_TimeSeries' is not COLLECTION:KEY"),
+    ("a:b:c", "mspass", "MSPASS_SHARD_COLLECTIONS entry 'a:b:c' is not COLLECTION:KEY"),
+    ("wf_TimeSeries:_id", "", "MSPASS_SHARD_COLLECTIONS needs MSPASS_SHARD_DATABASE"),
+])
+def test_dbmanager_shard_collections(tmp_path, collections, database, expected):
+    problems = problems_of(tmp_path, role="dbmanager", found=("mongod",), MSPASS_SHARD_LIST="rs0/h0:27017",
+                           MSPASS_SHARD_COLLECTIONS=collections, MSPASS_SHARD_DATABASE=database)
+    the_problem(problems, expected)
+
+
+@pytest.mark.parametrize("role,extra", [("dbmanager", {"MSPASS_SHARD_LIST": "rs0/h0:27017"}),
+                                        ("shard", {"MSPASS_SHARD_ID": "s0"})])
+def test_sharded_roles_refuse_a_login_for_now(tmp_path, role, extra):
+    problems = problems_of(tmp_path, role=role, found=("mongod",), MONGO_INITDB_ROOT_USERNAME="u",
+                           MONGO_INITDB_ROOT_PASSWORD="p", **extra)
+    the_problem(problems, f"MONGO_INITDB_ROOT_USERNAME is not supported with role {role!r}", "key file")
 
 
 def test_shard_needs_shard_id(tmp_path):
