@@ -27,7 +27,7 @@ MSPASSPY_WHEEL := $(if $(filter none,$(MSPASS_VERSION)),,$(WHEEL_DIR)/.exported)
 # the project's FerretDB and virtualenv come first for every target
 export PATH := $(CURDIR)/.build/bin:$(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help deps build wheel run stop install run-local test test-unit test-process test-image test-cluster test-compose test-reliability test-desktop test-sif test-hpc apptainer-image slurm-image sif \
+.PHONY: help deps build wheel run stop install run-local test test-unit test-process test-image test-cluster test-sharding test-compose test-reliability test-desktop test-sif test-hpc apptainer-image slurm-image sif \
         bench bench-compose bench-engine bench-image bench-mspass bench-sif bench-hpc bench-schedulers bench-security constraints clean clean-image
 export IMAGE TAG BASE_IMAGE MSPASS_DB_ENGINE MSPASS_VERSION SOURCE_CACHE EXTRA_CA_CERT PLATFORM WORK_DIR JUPYTER_HOST_PORT RUN_NAME
 
@@ -101,6 +101,9 @@ test-image: install ## tier 3: the image (PID 1, labels, health states, user mod
 
 test-cluster: install ## tier 4: role containers on a docker network (db, scheduler, worker1/2, frontend); needs `make build`
 	MSPASS_IMAGE=$(IMAGE):$(TAG) $(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS)
+
+test-sharding: install ## sharded MongoDB: dbmanager + 2 shards + frontend, restart on other hosts; needs `make build MSPASS_DB_ENGINE=mongodb` (fails with a FerretDB image)
+	MSPASS_IMAGE=$(IMAGE):$(TAG) $(BIN)/python -m pytest tests/sharding $(PYTEST_ARGS)
 
 test-reliability: install ## kills, a large tmp database stopped, full disk, frozen services, container-only bad settings; needs `make build`
 	MSPASS_IMAGE=$(IMAGE):$(TAG) $(BIN)/python -m pytest tests/reliability $(PYTEST_ARGS)
