@@ -16,6 +16,7 @@ import urllib.request
 import pytest
 
 from tests.support.compose import USER, Compose, require_compose
+from tests.support.containers import IMAGE
 from tests.support.paths import REPO
 from tests.support.wait import wait_until
 
@@ -202,6 +203,44 @@ def test_the_readmes_login_override_requires_the_login_and_the_notebook_uses_it(
         for c in project.containers():  # the password is a file in the container, not in `docker inspect`
             inspect = subprocess.run(["docker", "inspect", c["Name"]], capture_output=True, text=True, check=True)
             assert password not in inspect.stdout
+    except BaseException:
+        print(project.logs())
+        raise
+    finally:
+        project.remove()
+
+
+# ------------------------------------------------------------------------------- sharded
+
+
+def image_engine() -> str:
+    return subprocess.run(["docker", "image", "inspect", "-f", '{{index .Config.Labels "io.mspass.db-engine"}}',
+                           IMAGE], capture_output=True, text=True).stdout.strip()
+
+
+def test_sharded_variant(tmp_path_factory):
+    """compose.sharded.yaml: with MongoDB the workflow writes a sharded collection through
+    `db` (now the dbmanager); with FerretDB (this project's CI) each sharded role exits 2
+    naming the engine and what to do, before anything starts."""
+    require_compose()
+    project = Compose(tmp_path_factory.mktemp("compose") / "work", "compose.yaml", "compose.sharded.yaml")
+    try:
+        if image_engine() != "mongodb":
+            for service in ("shard0", "db"):
+                run = project.run("run", "--rm", "--no-deps", service, check=False)
+                assert run.returncode == 2, run.stdout + run.stderr
+                assert "needs a database engine that can shard" in run.stderr + run.stdout
+                assert "make build MSPASS_DB_ENGINE=mongodb" in run.stderr + run.stdout
+            assert not (project.work / "db").exists()  # nothing half-started
+            return
+        project.up("--scale", "worker=1")
+        run = project.batch("mspass_workflow.ipynb", "-p", "n_data", "12", "-p", "database", "mspass",
+                            "-p", "drop_first", "False")
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+        assert summary(project, "mspass_workflow")["documents"] == 12
+        sharded = project.exec("frontend", "python3", "-c", "import pymongo; print(pymongo.MongoClient('db')"
+                               ".config.collections.find_one({'_id': 'mspass.wf_TimeSeries'})['key'])")
+        assert sharded.stdout.strip() == "{'_id': 'hashed'}", sharded.stdout + sharded.stderr
     except BaseException:
         print(project.logs())
         raise
