@@ -92,6 +92,8 @@ class Layout:
     #: a database login and dask over TLS (per-job certificates), the dashboard on loopback:
     #: other users of the cluster's nodes reach none of the job's services
     secure: bool = True
+    #: sharded MongoDB: dbmanager on the primary node, a shard on every worker node
+    sharded: bool = False
 
 
 @dataclass
@@ -101,6 +103,11 @@ class Launch:
     env: dict[str, str]  # settings for the role, passed as APPTAINERENV_/SINGULARITYENV_
     args: list[str] = field(default_factory=list)  # arguments of the entrypoint
     foreground: bool = False  # the frontend's batch run: its exit code is the job's
+    #: the step's name, where a role has one launch per node (shards); default: the role
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.role
 
 
 def job_ports(job_id: str, mode: str, env: dict[str, str]) -> dict[str, str]:
@@ -108,9 +115,11 @@ def job_ports(job_id: str, mode: str, env: dict[str, str]) -> dict[str, str]:
     if mode == "default":
         chosen = dict(DEFAULT_PORTS)
     elif mode == "auto":
-        # ten ports per job between 20000 and 39999, from the job id
+        # ten ports per job between 20000 and 39999, from the job id; the database's last,
+        # since a dbmanager's config server takes the port after it (MsPASS's layout)
         base = 20000 + (int(re.sub(r"\D", "", job_id) or 0) % 2000) * 10
-        chosen = {name: base + i for i, name in enumerate(DEFAULT_PORTS)}
+        order = sorted(DEFAULT_PORTS, key=lambda name: name == "MONGODB_PORT")
+        chosen = {name: base + i for i, name in enumerate(order)}
     else:
         raise HpcError(f"ports={mode!r}; valid: auto, default")
     return {name: env.get(name) or str(port) for name, port in chosen.items()}
@@ -135,7 +144,7 @@ class JobCredentials:
             return cls(None, None, {})
         variables: dict[str, str] = {}
         password_file = tls_dir = None
-        if not any(k.startswith("MONGO_INITDB_ROOT_") for k in env):
+        if not layout.sharded and not any(k.startswith("MONGO_INITDB_ROOT_") for k in env):
             password_file = Path(f"{db_dir(env)}.password")
             variables.update(credentials.login_variables(password_file))
         if layout.scheduler == "dask" and not any(k.startswith(credentials.DASK_TLS) for k in env):
@@ -191,6 +200,8 @@ def plan(layout: Layout, nodes: list[str], env: dict[str, str], job_id: str,
     common["MSPASS_SCHEDULER"] = layout.scheduler
     common.update(JobCredentials.for_job(layout, env, run_dir(env, job_id)).variables)
     batch = ["--batch", notebook, *(notebook_args or [])] if notebook else []
+    if layout.all_in_one and layout.sharded:
+        raise HpcError("--sharded and --all-in-one: a sharded database needs nodes of its own; choose one")
     if layout.all_in_one:
         return [Launch("all", [primary], {**common, "MSPASS_ROLE": "all"}, batch, foreground=bool(notebook))]
 
@@ -199,17 +210,39 @@ def plan(layout: Layout, nodes: list[str], env: dict[str, str], job_id: str,
     workers = [n for n in nodes if n != primary or layout.worker_on_primary]
     if not workers:
         raise HpcError("no node is left for workers: ask for more nodes or set worker_on_primary")
+    database = [Launch("db", [primary], {**common, "MSPASS_ROLE": "db"})]
+    if layout.sharded:
+        if any(k.startswith("MONGO_INITDB_ROOT_") for k in env):
+            raise HpcError("MONGO_INITDB_ROOT_* with --sharded: a sharded database has no login in this version "
+                           "(its members would also need a shared key file); unset them, or drop --sharded")
+        # not beside mongos on the primary node: shards take the same port
+        shard_nodes = [n for n in nodes if n != primary]
+        database = sharded_database(primary, shard_nodes, nodes, common)
     worker_env = {**common, "MSPASS_ROLE": "worker", **addresses}
     if layout.workers_per_node > 1 and layout.scheduler == "dask":
         worker_env["MSPASS_WORKER_ARG"] = f"{common.get('MSPASS_WORKER_ARG', '')} " \
                                           f"--nworkers {layout.workers_per_node}".strip()
     return [
-        Launch("db", [primary], {**common, "MSPASS_ROLE": "db"}),
+        *database,
         Launch("scheduler", [primary], {**common, "MSPASS_ROLE": "scheduler"}),
         Launch("worker", workers, worker_env),
         Launch("frontend", [primary], {**common, "MSPASS_ROLE": "frontend", **addresses}, batch,
                foreground=bool(notebook)),
     ]
+
+
+def sharded_database(primary: str, shard_nodes: list[str], nodes: list[str], common: dict[str, str]) -> list[Launch]:
+    """A shard on each node of `shard_nodes`, its id from the node's index in the job's
+    allocation (rs0, rs1, ...: the same ids for a job of as many nodes, on whichever nodes,
+    so a later job finds each shard's data by id), and the dbmanager on the primary node."""
+    port = common["MONGODB_PORT"]
+    shards = [(f"rs{nodes.index(node)}", node) for node in shard_nodes]
+    launches = [Launch("shard", [node], {**common, "MSPASS_ROLE": "shard", "MSPASS_SHARD_ID": sid,
+                                         "MSPASS_NODE_NAME": node}, name=f"shard-{sid}")
+                for sid, node in shards]
+    shard_list = " ".join(f"{sid}/{node}:{port}" for sid, node in shards)
+    return [*launches, Launch("dbmanager", [primary], {**common, "MSPASS_ROLE": "dbmanager",
+                                                       "MSPASS_SHARD_LIST": shard_list})]
 
 
 def job_work_dir(env: dict[str, str]) -> Path:
@@ -242,22 +275,23 @@ def supervised_plan(launches: list[Launch], runtime: str, container: str, log_di
     services = []
     last = launches[-1]
     for launch in launches:
-        others = tuple(other.role for other in launches if other is not launch)
+        others = tuple(other.name for other in launches if other is not launch)
         probe = None
         if not launch.foreground:
-            probe = RoleStateProbe(launch.env["MSPASS_RUN_DIR"], launch.role, len(launch.nodes), timeout=5.0)
+            probe = RoleStateProbe(launch.env["MSPASS_RUN_DIR"], launch.role, len(launch.nodes), timeout=5.0,
+                                   node=launch.env.get("MSPASS_NODE_NAME", "") if launch.name != launch.role else "")
         service = Service(
-            name=launch.role,
+            name=launch.name,
             argv=runtime_argv(launch, runtime, container),
             env=runtime_env(launch, runtime),
             probe=probe,
             # the notebook's output is the job's output
-            log=None if launch.foreground else log_dir / f"hpc-{job_id}-{launch.role}.out",
+            log=None if launch.foreground else log_dir / f"hpc-{job_id}-{launch.name}.out",
             main=launch.foreground,
             # the frontend (the notebook) starts once every other role answers
             after=others if launch.role == "frontend" else (),
             stop_timeout=STOP_GRACE,
-            summary=f"{launch.role} on {','.join(launch.nodes)}",
+            summary=f"{launch.name} on {','.join(launch.nodes)}",
         )
         if launch is last:
             if probe is None:
@@ -393,6 +427,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--insecure", action="store_true",
                      help="no database login, dask over plain TCP, the dashboard on the node's network: any user "
                           "of the cluster can then reach the job's data and run code as you (default: secure)")
+    run.add_argument("--sharded", action="store_true",
+                     help="sharded MongoDB (an image with MongoDB): dbmanager on the primary node, a shard on every "
+                          "worker node (ids rs0, rs1, ... from the nodes' order); the database then has no login "
+                          "in this version, dask keeps its TLS")
     run.add_argument("--dry-run", action="store_true", help="print the commands, start nothing")
     run.add_argument("notebook", nargs="?", help="notebook or script to run in batch mode (in the work dir)")
     run.add_argument("notebook_args", nargs=argparse.REMAINDER, help="papermill options or script arguments")
@@ -405,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         layout = Layout(scheduler=args.scheduler or env.get("MSPASS_SCHEDULER") or "dask", primary=args.primary,
                         worker_on_primary=args.worker_on_primary, workers_per_node=args.workers_per_node,
-                        ports=args.ports, all_in_one=args.all_in_one, secure=not args.insecure)
+                        ports=args.ports, all_in_one=args.all_in_one, secure=not args.insecure,
+                        sharded=args.sharded)
         nodes = allocation(env)
         job_id = env.get("SLURM_JOB_ID", "0")
         container = env.get("MSPASS_CONTAINER", "")
@@ -421,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     except HpcError as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return err.code
+    if layout.sharded and layout.secure:
+        print(f"{PROG}: note: the sharded database has no login in this version: other users of these nodes "
+              "can reach it (dask keeps its TLS, the dashboard its loopback)", file=sys.stderr)
     if args.dry_run:
         print(f"# nodes: {' '.join(nodes)}; layout: {asdict(layout)}")
         for launch in launches:

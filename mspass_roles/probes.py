@@ -297,10 +297,12 @@ class RoleStateProbe(Probe):
     role: str
     count: int = 1
     timeout: float = 2.0
+    #: only this node's (MSPASS_NODE_NAME): one of several launches of a role, e.g. a shard
+    node: str = ""
 
     def check(self) -> str | None:
         ready = 0
-        for path in Path(self.run_dir).glob(f"{self.role}-*.json"):
+        for path in Path(self.run_dir).glob(f"{self.role}-{self.node or '*'}.json"):
             try:
                 ready += bool(json.loads(path.read_text()).get("ready"))
             except (OSError, ValueError, AttributeError):
@@ -308,7 +310,7 @@ class RoleStateProbe(Probe):
         return None if ready >= self.count else f"{ready} of {self.count} {self.role} role(s) ready"
 
     def describe(self) -> str:
-        return f"{self.count} {self.role} role(s) ready in {self.run_dir}"
+        return f"{self.count} {self.role} role(s){' on ' + self.node if self.node else ''} ready in {self.run_dir}"
 
 
 #: how much longer than its own timeout a probe may take before it counts as no answer

@@ -5,8 +5,9 @@
 # EDIT: the MsPASS SIF (`make sif` builds build/mspass_latest.sif; copy it to the cluster)
 export MSPASS_CONTAINER=$HOME/mspass/mspass_latest.sif # EDIT
 
-# EDIT: the script that starts the virtual cluster: run_mspass.sh (roles on several nodes)
-# or single_node.sh (everything on one node), from this checkout's scripts/template/.
+# EDIT: the script that starts the virtual cluster: run_mspass.sh (roles on several nodes),
+# single_node.sh (everything on one node) or run_mspass_sharded.sh (sharded MongoDB: a
+# shard on every node but the first), from this checkout's scripts/template/.
 # Keep it in the checkout: it finds the launcher (mspass_roles) relative to itself.
 export MSPASS_RUNSCRIPT=$HOME/mspass/scripts/template/run_mspass.sh # EDIT
 
@@ -21,6 +22,10 @@ export MSPASS_WORK_DIR=${SLURM_SUBMIT_DIR:-$PWD}
 export MSPASS_DB_DIR=$MSPASS_WORK_DIR/db
 export MSPASS_LOG_DIR=$MSPASS_WORK_DIR/logs
 export MSPASS_WORKER_DIR=$MSPASS_WORK_DIR/work
+
+# With run_mspass_sharded.sh: the database and its COLLECTION:KEY entries to shard (hashed)
+# export MSPASS_SHARD_DATABASE=mspass
+# export MSPASS_SHARD_COLLECTIONS="wf_TimeSeries:_id"
 
 # Optional: dask (default) or spark; `apptainer` or `singularity` (default: whichever exists)
 export MSPASS_SCHEDULER=dask

@@ -1,12 +1,16 @@
 """The HPC launcher's pure logic: host lists, layouts, ports, and the commands it runs."""
 
 import json
+import os
 import shlex
+import subprocess
+import sys
 
 import pytest
 
 from mspass_roles import hpc
 from mspass_roles.probes import RoleStateProbe
+from tests.support.paths import REPO
 
 
 @pytest.mark.parametrize("text,hosts", [
@@ -83,6 +87,70 @@ def test_auto_ports_are_a_block_per_job_and_the_users_win():
     assert all(20000 <= int(p) < 40000 for p in a.values())
     assert hpc.job_ports("1001", "auto", {"JUPYTER_PORT": "9999"})["JUPYTER_PORT"] == "9999"
     assert hpc.job_ports("7", "default", {})["MONGODB_PORT"] == "27017"
+
+
+def test_the_database_port_is_the_last_of_a_jobs_block_so_the_config_server_port_after_it_is_free():
+    ports = {name: int(port) for name, port in hpc.job_ports("1001", "auto", {}).items()}
+    config = ports["MONGODB_PORT"] + 1
+    assert config not in ports.values() and config < min(ports.values()) + 10  # still this job's block
+    assert config not in {int(p) for p in hpc.job_ports("1002", "auto", {}).values()}  # not the next job's
+
+
+def test_sharded_layout_a_shard_per_other_node_with_ids_from_the_allocation_and_the_dbmanager():
+    nodes = ["c1", "c2", "c3", "c4"]
+    launches = hpc.plan(hpc.Layout(sharded=True, worker_on_primary=True), nodes, ENV, "42", "nb.ipynb")
+    assert [(la.name, la.role, la.nodes) for la in launches] == [
+        ("shard-rs1", "shard", ["c2"]), ("shard-rs2", "shard", ["c3"]), ("shard-rs3", "shard", ["c4"]),
+        ("dbmanager", "dbmanager", ["c1"]), ("scheduler", "scheduler", ["c1"]),
+        ("worker", "worker", ["c1", "c2", "c3", "c4"]), ("frontend", "frontend", ["c1"])]
+    port = launches[0].env["MONGODB_PORT"]
+    assert [(la.env["MSPASS_SHARD_ID"], la.env["MSPASS_NODE_NAME"]) for la in launches[:3]] == \
+        [("rs1", "c2"), ("rs2", "c3"), ("rs3", "c4")]
+    assert launches[3].env["MSPASS_SHARD_LIST"] == f"rs1/c2:{port} rs2/c3:{port} rs3/c4:{port}"
+    assert launches[-1].env["MSPASS_DB_ADDRESS"] == f"c1:{port}"  # mongos: notebooks need no change
+    # no login (not yet with shards); dask's TLS stays
+    assert not any(k.startswith("MONGO_INITDB_ROOT_") for la in launches for k in la.env)
+    assert "DASK_DISTRIBUTED__COMM__TLS__CA_FILE" in launches[-1].env
+    # the same number of nodes elsewhere: the same ids, on the new nodes in their order
+    moved = hpc.plan(hpc.Layout(sharded=True), ["d9", "d3", "d5", "d7"], ENV, "43", None)
+    assert [(la.env["MSPASS_SHARD_ID"], la.nodes) for la in moved[:3]] == [("rs1", ["d3"]), ("rs2", ["d5"]),
+                                                                           ("rs3", ["d7"])]
+
+
+def test_sharded_layout_errors():
+    with pytest.raises(hpc.HpcError, match="--sharded and --all-in-one"):
+        hpc.plan(hpc.Layout(sharded=True, all_in_one=True), ["c1", "c2"], ENV, "1", None)
+    with pytest.raises(hpc.HpcError, match="MONGO_INITDB_ROOT_. with --sharded"):
+        hpc.plan(hpc.Layout(sharded=True), ["c1", "c2"], {**ENV, "MONGO_INITDB_ROOT_USERNAME": "u"}, "1", None)
+
+
+def test_each_shard_is_a_step_of_its_own_ready_by_its_own_nodes_state(tmp_path):
+    env = {**ENV, "MSPASS_WORK_DIR": str(tmp_path)}
+    nodes = ["c1", "c2", "c3"]
+    launches = hpc.plan(hpc.Layout(sharded=True), nodes, env, "42", "nb.ipynb")
+    plan = hpc.supervised_plan(launches, "apptainer", "/sif/m.sif", tmp_path / "logs", "42",
+                               hpc.JobInfo(hpc.Layout(sharded=True), launches, nodes, "42", tmp_path))
+    shard1, shard2, manager, *_, frontend = plan.services
+    assert (shard1.name, shard2.name, manager.name) == ("shard-rs1", "shard-rs2", "dbmanager")
+    assert shard1.probe.node == "c2" and shard1.probe.role == "shard" and manager.probe.node == ""
+    assert set(frontend.after) == {"shard-rs1", "shard-rs2", "dbmanager", "scheduler", "worker"}
+    assert shard1.log == tmp_path / "logs" / "hpc-42-shard-rs1.out"
+    run_dir = tmp_path / ".mspass-job-42"
+    run_dir.mkdir()
+    (run_dir / "shard-c3.json").write_text('{"ready": true}')  # the other shard's node
+    assert shard1.probe.check() is not None and shard2.probe.check() is None
+
+
+def test_sharded_dry_run_shows_every_command_and_says_the_database_has_no_login(monkeypatch, capsys):
+    monkeypatch.setattr("os.environ", {**ENV, "SLURM_JOB_NODELIST": "c[1-3]", "SLURM_JOB_ID": "42"})
+    assert hpc.main(["run", "--sharded", "--dry-run", "nb.ipynb"]) == 0
+    out = capsys.readouterr()
+    commands = [shlex.split(line.rstrip(" &")) for line in out.out.splitlines()[1:]]
+    assert [c[c.index("srun") + 6] for c in commands] == ["--job-name=mspass-shard", "--job-name=mspass-shard",
+                                                          "--job-name=mspass-dbmanager", "--job-name=mspass-scheduler",
+                                                          "--job-name=mspass-worker", "--job-name=mspass-frontend"]
+    assert "APPTAINERENV_MSPASS_SHARD_ID=rs1" in commands[0] and "APPTAINERENV_MSPASS_SHARD_ID=rs2" in commands[1]
+    assert "the sharded database has no login" in out.err
 
 
 def test_commands_use_srun_and_the_runtime_env_prefix():
@@ -204,3 +272,13 @@ def test_hostname_base_never_changes_the_service_addresses():
     frontend = hpc.plan(hpc.Layout(), ["c1", "c2"], env, "42", None)[-1]
     assert frontend.env["MSPASS_DB_ADDRESS"].split(":")[0] == "c1"
     assert frontend.env["MSPASS_SCHEDULER_ADDRESS"].split(":")[0] == "c1"
+
+
+def test_the_sharded_template_runs_the_launcher_with_sharded(tmp_path):
+    script = REPO / "scripts" / "template" / "run_mspass_sharded.sh"
+    env = {"PATH": os.environ["PATH"], **ENV, "SLURM_JOB_NODELIST": "c[1-3]", "SLURM_JOB_ID": "42",
+           "MSPASS_PYTHON": sys.executable, "MSPASS_HPC_ARGS": "--dry-run"}
+    result = subprocess.run([str(script), "nb.ipynb"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "'sharded': True" in result.stdout.splitlines()[0]
+    assert "APPTAINERENV_MSPASS_SHARD_LIST='rs1/c2:" in result.stdout and "--job-name=mspass-dbmanager" in result.stdout
