@@ -147,10 +147,12 @@ def fsync_lock(uri: str, login: dict[str, str]) -> Iterator[None]:
 
 def stored_service(s: Settings, name: str, persistent: Path, argv: Callable[[Path], list[str]], *,
                    uri: str, probe: Probe, summary: str, env: dict[str, str] | None = None,
-                   setup: Callable | None = None, on_ready: Callable[[], str | None] | None = None) -> Service:
+                   setup: Callable | None = None, on_ready: Callable[[], str | None] | None = None,
+                   prepare: Callable[[Path], str | None] | None = None) -> Service:
     """A database server (mongod, ferretdb) whose files are `persistent`, or, with
     MSPASS_DB_PATH=tmp, a node-local copy of them that is copied back periodically and on
-    stop. `argv(path)` is its command for the data directory `path`."""
+    stop. `argv(path)` is its command for the data directory `path`; `prepare(path)` runs
+    before it starts, once the files are in place."""
     path = data_dir(s, persistent, name)
     copier = None
     if s.db_path == "tmp":
@@ -159,11 +161,14 @@ def stored_service(s: Settings, name: str, persistent: Path, argv: Callable[[Pat
         copier = dbcopy.Copier(path, persistent, freeze=freeze)
 
     def before() -> str | None:
+        said = None
         if copier is None:
             # a new database's files are its owner's alone (a login guards the server, not the files)
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
-            return None
-        return dbcopy.restore(persistent, path)  # start from the last complete copy
+        else:
+            said = dbcopy.restore(persistent, path)  # start from the last complete copy
+        prepared = prepare(path) if prepare else None
+        return "; ".join(filter(None, (said, prepared))) or None
 
     def periodic() -> str | None:
         report = copier.copy(running=True)

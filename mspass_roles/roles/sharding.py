@@ -8,23 +8,30 @@ dbmanager  the config server (replica set "configserver" on MONGODB_PORT+1, data
            of MSPASS_SHARD_LIST has a primary; then the shards are registered by id and
            the collections of MSPASS_SHARD_COLLECTIONS sharded; then MSPASS_DB_READY_FILE.
 
-The same data started on other hosts (a new HPC job) is restored by id: each replica set
-gets its new member host, the config server each shard's new host (mongo_admin), and what
-changes is logged and saved first in MSPASS_DB_DIR/restores. Only mongod can shard:
+The same data started on other hosts (a new HPC job) is restored by id (mongo_admin): the
+config server's record of each shard gets the shard's new host before the config server
+starts as one (on a standalone mongod, as MongoDB's restore procedure does), and each
+shard's replica set its new member host; what changes is logged and saved first in
+MSPASS_DB_DIR/restores. Only mongod can shard:
 settings refuse other engines (exit 2).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import subprocess
+import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from .. import mongo_admin
 from ..mongo_admin import CONFIG_REPLICA_SET, AdminError, Shard
 from ..plan import Service
-from ..probes import MongoPingProbe, Probe, ReplicaSetPrimaryProbe
+from ..probes import MongoPingProbe, Probe, ReplicaSetPrimaryProbe, wait_until
 from ..settings import Address, Settings
-from .db import MONGOD_ENV, bind_options, stored_service, touch_ready_file
+from .db import MONGOD_ENV, bind_options, is_fresh, stored_service, touch_ready_file
 
 Wait = Callable[[Probe], "str | None"]
 #: the config server listens on MONGODB_PORT + this (MsPASS's layout)
@@ -44,6 +51,39 @@ def connect(uri: str):
     import pymongo
 
     return pymongo.MongoClient(uri, directConnection=True, serverSelectionTimeoutMS=10000)
+
+
+@contextlib.contextmanager
+def standalone(s: Settings, path: Path) -> Iterator[str]:
+    """mongod on `path` as a standalone server on a loopback port of its own, for what
+    MongoDB's maintenance and restore procedures change before a member starts as one (its
+    sharding checks and session refresh off); stopped cleanly after. Its output goes to
+    the config server's log."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    uri = f"mongodb://127.0.0.1:{port}/"
+    log = s.log_dir / f"config-{s.node_name}.log"
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "HOME", "TZ")}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(["mongod", "--dbpath", str(path), "--port", str(port), "--bind_ip", "127.0.0.1",
+                                 "--setParameter", "skipShardingConfigurationChecks=true",
+                                 "--setParameter", "disableLogicalSessionCacheRefresh=true"],
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                env={**env, **MONGOD_ENV})
+    try:
+        reason = wait_until(MongoPingProbe(uri, timeout=5.0), time.monotonic() + s.ready_timeout,
+                            abort=lambda: None if proc.poll() is None else f"it exited with code {proc.returncode}")
+        if reason is not None:
+            raise AdminError(f"mongod on {path}, started alone for the restore, did not answer: {reason} (see {log})")
+        yield uri
+    finally:
+        proc.terminate()  # mongod's clean shutdown
+        try:
+            proc.wait(timeout=s.stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def replica_set(s: Settings, uri: str, name: str, host: str, wait: Wait, *, configsvr: bool = False) -> str:
@@ -86,13 +126,15 @@ def dbmanager(s: Settings) -> list[Service]:
     shards = [Shard.parse(entry) for entry in s.shard_list]
     collections = mongo_admin.parse_collections(s.shard_collections)
 
-    def config_setup(wait: Wait) -> str:
-        said = [replica_set(s, config_uri, CONFIG_REPLICA_SET, config_host, wait, configsvr=True)]
-        # a restore rewrites the shards' hosts here, before any mongos reads them
-        with connect(config_uri) as client:
-            registered = list(client.config.shards.find())
-            said += mongo_admin.apply(client, mongo_admin.restore_shard_hosts(shards, registered), backups(s))
-        return "; ".join(said)
+    def restore(path: Path) -> str | None:
+        """Each registered shard gets its host of now, before the config server starts as
+        one (MongoDB's restore procedure: on a standalone mongod), so no part of the
+        cluster ever looks for a shard where it was."""
+        if is_fresh(path):
+            return None
+        with standalone(s, path) as uri, connect(uri) as client:
+            steps = mongo_admin.restore_shard_hosts(shards, list(client.config.shards.find()))
+            return "; ".join(mongo_admin.apply(client, steps, backups(s))) or None
 
     def cluster_setup(wait: Wait) -> str:
         reason = wait(MongoPingProbe(uri, timeout=5.0))
@@ -118,7 +160,8 @@ def dbmanager(s: Settings) -> list[Service]:
         probe=ReplicaSetPrimaryProbe(config_uri, CONFIG_REPLICA_SET, timeout=5.0),
         env=MONGOD_ENV,
         summary=f"config server ({CONFIG_REPLICA_SET}) on {s.bind_hostport(config_port)}",
-        setup=config_setup,
+        prepare=restore,
+        setup=lambda wait: replica_set(s, config_uri, CONFIG_REPLICA_SET, config_host, wait, configsvr=True),
     )
     mongos = Service(
         name="mongos",

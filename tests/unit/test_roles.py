@@ -729,6 +729,9 @@ def test_dbmanager_runs_the_config_server_then_mongos_once_every_shard_has_a_pri
                            str(tmp_path / "work" / "db" / "config"), "--port", "27101", "--bind_ip", "10.0.0.5"]
     assert config.probe == ReplicaSetPrimaryProbe("mongodb://10.0.0.5:27101/", "configserver", timeout=5.0)
     assert config.setup is not None and config.needs == [] and config.after == ()
+    # a new config server has no shards to move: nothing runs before it (a restore starts
+    # mongod alone on existing data first, to give each registered shard its new host)
+    assert config.before_start() is None and (tmp_path / "work" / "db" / "config").is_dir()
     assert mongos.argv == ["mongos", "--configdb", "configserver/10.0.0.5:27101", "--port", "27100",
                            "--bind_ip", "10.0.0.5"]
     assert mongos.after == ("config",)
