@@ -36,8 +36,8 @@ roles:
   scheduler   the dask scheduler
   worker      a dask worker connected to MSPASS_SCHEDULER_ADDRESS
   frontend    JupyterLab, connected to MSPASS_DB_ADDRESS and MSPASS_SCHEDULER_ADDRESS
-  dbmanager   sharded MongoDB router (not available in this version)
-  shard       sharded MongoDB shard (not available in this version)
+  dbmanager   sharded MongoDB: config server and mongos; registers MSPASS_SHARD_LIST (mongod only)
+  shard       sharded MongoDB: one shard, replica set MSPASS_SHARD_ID (mongod only)
 
 options:
   --batch FILE [ARGS...]

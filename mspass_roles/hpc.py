@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import credentials
+from .mongo_admin import CONFIG_PORT_OFFSET, CONFIG_REPLICA_SET
 from .plan import Plan, Service
 from .probes import RoleStateProbe
 from .settings import DEFAULT_PORTS
@@ -237,8 +238,11 @@ def sharded_database(primary: str, shard_nodes: list[str], nodes: list[str], com
     so a later job finds each shard's data by id), and the dbmanager on the primary node."""
     port = common["MONGODB_PORT"]
     shards = [(f"rs{nodes.index(node)}", node) for node in shard_nodes]
+    # where this job's config server is: shards of an earlier job's data are told first
+    config_server = f"{CONFIG_REPLICA_SET}/{primary}:{int(port) + CONFIG_PORT_OFFSET}"
     launches = [Launch("shard", [node], {**common, "MSPASS_ROLE": "shard", "MSPASS_SHARD_ID": sid,
-                                         "MSPASS_NODE_NAME": node}, name=f"shard-{sid}")
+                                         "MSPASS_NODE_NAME": node, "MSPASS_CONFIG_SERVER_ADDR": config_server},
+                       name=f"shard-{sid}")
                 for sid, node in shards]
     shard_list = " ".join(f"{sid}/{node}:{port}" for sid, node in shards)
     return [*launches, Launch("dbmanager", [primary], {**common, "MSPASS_ROLE": "dbmanager",

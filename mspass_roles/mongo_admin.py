@@ -18,8 +18,9 @@ from typing import Any, Iterable
 
 #: MongoDB's error code for replSetGetConfig on a server whose replica set is not initiated
 NOT_YET_INITIALIZED = 94
-#: the config server's replica-set name (MsPASS's)
+#: the config server's replica-set name, and its port: MONGODB_PORT + this (MsPASS's layout)
 CONFIG_REPLICA_SET = "configserver"
+CONFIG_PORT_OFFSET = 1
 
 
 class AdminError(Exception):
@@ -100,6 +101,18 @@ def restore_shard_hosts(shards: Iterable[Shard], registered: Iterable[dict]) -> 
                 f"restore: shard {shard.id} moved from {doc.get('host')} to {shard.connection}",
                 database="config", backup=doc))
     return steps
+
+
+def shard_identity_steps(identity: dict | None, config_server: str) -> list[Step]:
+    """On a shard's data, before it starts as a shard: the config server it records
+    (admin.system.version's shardIdentity) becomes `config_server` (REPLSET/HOST:PORT) when
+    that moved (MongoDB's restore procedure). Nothing for a shard never registered."""
+    if identity is None or not config_server or identity.get("configsvrConnectionString") == config_server:
+        return []
+    return [Step({"update": "system.version", "updates": [{"q": {"_id": "shardIdentity"},
+                                                          "u": {"$set": {"configsvrConnectionString": config_server}}}]},
+                 f"restore: shard {identity.get('shardName')} now finds its config server at {config_server} "
+                 f"(was {identity.get('configsvrConnectionString')})", backup=identity)]
 
 
 def cluster_steps(shards: Iterable[Shard], registered: Iterable[dict], database: str,

@@ -220,8 +220,9 @@ VARIABLES = (
         roles=("dbmanager",)),
     Var("MSPASS_SHARD_COLLECTIONS", "shard_collections", "COLLECTION:KEY entries, each sharded on a hashed KEY",
         kind="words", roles=("dbmanager",)),
-    Var("MSPASS_CONFIG_SERVER_ADDR", "config_server_addr", "MsPASS's, accepted and unused: shards need no "
-        "config server address (mongos registers them), and a restore matches them by id", roles=SHARDED_ROLES),
+    Var("MSPASS_CONFIG_SERVER_ADDR", "config_server_addr", "shard: the config server as configserver/HOST:PORT "
+        "now; existing shard data that records another one is told this one before the shard starts (a "
+        "restore after the dbmanager moved; mspass-hpc sets it)", roles=("shard",)),
     Var("MSPASS_DB_READY_FILE", "db_ready_file", "touched when the database is ready", kind="rule",
         roles=DB_ROLES),
     Var("MSPASS_SLEEP_TIME", "sleep_time", "longest interval between retries while waiting, seconds (the "
@@ -880,6 +881,9 @@ class _Parser:
                     self.problem(f"MSPASS_SHARD_COLLECTIONS entry {entry!r} is not COLLECTION:KEY")
             if v["shard_collections"] and not v["shard_database"]:
                 self.problem("MSPASS_SHARD_COLLECTIONS needs MSPASS_SHARD_DATABASE (the database they are in)")
+        address = v["config_server_addr"]
+        if role == "shard" and address and not re.fullmatch(r"[A-Za-z0-9_-]+/[A-Za-z0-9._-]+:\d+", address):
+            self.problem(f"MSPASS_CONFIG_SERVER_ADDR={address!r} is not REPLSET/HOST:PORT (e.g. configserver/node1:27018)")
         if role in SHARDED_ROLES and v["db_username"]:
             self.problem(f"MONGO_INITDB_ROOT_USERNAME is not supported with role {role!r} in this version "
                          "(a sharded cluster with a login also needs a key file shared by its members); "

@@ -11,8 +11,9 @@ dbmanager  the config server (replica set "configserver" on MONGODB_PORT+1, data
 The same data started on other hosts (a new HPC job) is restored by id (mongo_admin): the
 config server's record of each shard gets the shard's new host before the config server
 starts as one (on a standalone mongod, as MongoDB's restore procedure does), and each
-shard's replica set its new member host; what changes is logged and saved first in
-MSPASS_DB_DIR/restores. Only mongod can shard:
+shard's replica set its new member host, and, given MSPASS_CONFIG_SERVER_ADDR, each shard
+the config server's new address (also before it starts); what changes is logged and saved
+first in MSPASS_DB_DIR/restores. Only mongod can shard:
 settings refuse other engines (exit 2).
 """
 
@@ -27,15 +28,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .. import mongo_admin
-from ..mongo_admin import CONFIG_REPLICA_SET, AdminError, Shard
+from ..mongo_admin import CONFIG_PORT_OFFSET, CONFIG_REPLICA_SET, AdminError, Shard
 from ..plan import Service
 from ..probes import MongoPingProbe, Probe, ReplicaSetPrimaryProbe, wait_until
 from ..settings import Address, Settings
 from .db import MONGOD_ENV, bind_options, is_fresh, stored_service, touch_ready_file
 
 Wait = Callable[[Probe], "str | None"]
-#: the config server listens on MONGODB_PORT + this (MsPASS's layout)
-CONFIG_PORT_OFFSET = 1
 
 
 def services(s: Settings) -> list[Service]:
@@ -54,16 +53,15 @@ def connect(uri: str):
 
 
 @contextlib.contextmanager
-def standalone(s: Settings, path: Path) -> Iterator[str]:
+def standalone(s: Settings, path: Path, log: Path) -> Iterator[str]:
     """mongod on `path` as a standalone server on a loopback port of its own, for what
     MongoDB's maintenance and restore procedures change before a member starts as one (its
     sharding checks and session refresh off); stopped cleanly after. Its output goes to
-    the config server's log."""
+    `log`, the service's."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     uri = f"mongodb://127.0.0.1:{port}/"
-    log = s.log_dir / f"config-{s.node_name}.log"
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "HOME", "TZ")}
     with open(log, "ab") as out:
         proc = subprocess.Popen(["mongod", "--dbpath", str(path), "--port", str(port), "--bind_ip", "127.0.0.1",
@@ -105,6 +103,17 @@ def shard(s: Settings) -> list[Service]:
     port, name = s.mongodb_port, s.shard_id
     uri = f"mongodb://{s.local_hostport(port)}/"
     host = Address(s.announced_host, port).hostport
+
+    def restore(path: Path) -> str | None:
+        """With MSPASS_CONFIG_SERVER_ADDR: existing shard data that records another config
+        server address is told the new one first (the config server moved: a new job)."""
+        if not s.config_server_addr or is_fresh(path):
+            return None
+        with standalone(s, path, s.log_dir / f"shard-{s.node_name}.log") as uri_alone, connect(uri_alone) as client:
+            identity = client.admin["system.version"].find_one({"_id": "shardIdentity"})
+            steps = mongo_admin.shard_identity_steps(identity, s.config_server_addr)
+            return "; ".join(mongo_admin.apply(client, steps, backups(s))) or None
+
     return [stored_service(
         s, "shard", s.db_dir / f"shard-{name}",
         lambda path: ["mongod", "--shardsvr", "--replSet", name, "--dbpath", str(path), "--port", str(port),
@@ -113,6 +122,7 @@ def shard(s: Settings) -> list[Service]:
         probe=ReplicaSetPrimaryProbe(uri, name, timeout=5.0),
         env=MONGOD_ENV,
         summary=f"mongod shard {name} on {s.bind_hostport(port)} (member {host})",
+        prepare=restore,
         setup=lambda wait: replica_set(s, uri, name, host, wait),
         on_ready=lambda: touch_ready_file(s),
     )]
@@ -132,7 +142,7 @@ def dbmanager(s: Settings) -> list[Service]:
         cluster ever looks for a shard where it was."""
         if is_fresh(path):
             return None
-        with standalone(s, path) as uri, connect(uri) as client:
+        with standalone(s, path, s.log_dir / f"config-{s.node_name}.log") as uri, connect(uri) as client:
             steps = mongo_admin.restore_shard_hosts(shards, list(client.config.shards.find()))
             return "; ".join(mongo_admin.apply(client, steps, backups(s))) or None
 

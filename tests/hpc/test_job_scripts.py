@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from tests.support.containers import IMAGE as MSPASS_IMAGE
 from tests.support.prerequisites import require
 from tests.hpc.conftest import NODES, SIF_DIR, SIF_NAME
 from tests.support.hpc_jobs import prepare_run_dir
@@ -183,3 +184,26 @@ def intrude(cluster, run_dir, job: int) -> None:
     for command, path in (("cat", f".mspass-job-{job}/tls/tls.key"), ("cat", "db.password"), ("ls", "db")):
         code, out = cluster.exec("c2", [command, f"/shared/{run_dir.name}/{path}"], user="intruder")
         assert code != 0 and "Permission denied" in out, (path, out)
+
+
+def test_a_sharded_job_runs_a_shard_on_each_other_node_or_fails_clearly_without_mongodb(cluster, docker, request):
+    """run_mspass_sharded.sh as MSPASS_RUNSCRIPT: with a SIF of the MongoDB image the
+    workflow completes over shards on c2 and c3; with FerretDB's (this project's CI) the job
+    fails, saying the engine cannot shard and what to do."""
+    require((SIF_DIR / SIF_NAME).is_file(), f"the SIF {SIF_DIR / SIF_NAME}; run `make sif`")
+    run_dir = prepare_run_dir(cluster.shared / request.node.name[:40], SIF_NAME, ("mspass_workflow.ipynb",),
+                              runscript="run_mspass_sharded.sh")
+    job = submit(cluster, run_dir, "mspass_workflow.ipynb", "-p", "n_data", "12", "-p", "drop_first", "False")
+    state, code = cluster.wait_job(job, 400)
+    output = job_output(run_dir, job)
+    assert "the sharded database has no login" in output  # said before anything starts
+    if docker.images.get(MSPASS_IMAGE).labels.get("io.mspass.db-engine") == "mongodb":  # the SIF's source
+        assert (state, code) == ("COMPLETED", "0:0"), output
+        assert json.loads((run_dir / "mspass_workflow-summary.json").read_text())["documents"] == 12
+        assert sorted(p.name for p in (run_dir / "db").iterdir() if p.name.startswith("shard-")) == \
+            ["shard-rs1", "shard-rs2"]
+    else:
+        assert state == "FAILED", output
+        assert "needs a database engine that can shard" in output and "MSPASS_DB_ENGINE=mongodb" in output, output
+    wait_until_nothing_runs(cluster, 60)
+

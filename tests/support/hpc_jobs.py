@@ -13,28 +13,30 @@ MSPASS_UID = 1000
 SIF_NAME_DEFAULT = "mspass_latest.sif"
 
 
-def edits(sif_name: str) -> dict[str, str]:
+def edits(sif_name: str, runscript: str = "run_mspass.sh") -> dict[str, str]:
     """The values a user puts on the lines marked EDIT, for this emulated cluster."""
     return {
         "MSPASS_CONTAINER": f"/sif/{sif_name}",
-        "MSPASS_RUNSCRIPT": "/opt/mspass/scripts/template/run_mspass.sh",
+        "MSPASS_RUNSCRIPT": f"/opt/mspass/scripts/template/{runscript}",
         "APPTAINER_BIND": "/shared",
     }
 
 
-def edit_template(text: str, sif_name: str = SIF_NAME_DEFAULT) -> str:
+def edit_template(text: str, sif_name: str = SIF_NAME_DEFAULT, runscript: str = "run_mspass.sh") -> str:
     """Change only what the comments say to change."""
-    for name, value in edits(sif_name).items():
+    for name, value in edits(sif_name, runscript).items():
         text, n = re.subn(rf"^export {name}=.*# EDIT$", f"export {name}={value} # EDIT", text, flags=re.M)
         assert n == 1, f"no EDIT line for {name}"
     return text.replace("#SBATCH --time=01:00:00", "#SBATCH --time=00:10:00")
 
 
-def prepare_run_dir(path: Path, sif_name: str = SIF_NAME_DEFAULT, notebooks=("roundtrip.ipynb",)) -> Path:
+def prepare_run_dir(path: Path, sif_name: str = SIF_NAME_DEFAULT, notebooks=("roundtrip.ipynb",),
+                    runscript: str = "run_mspass.sh") -> Path:
     """path (under the cluster's /shared) with mspass_setup.sh, job_script.sh and notebooks."""
     path.mkdir()
     template = REPO / "scripts" / "template"
-    (path / "mspass_setup.sh").write_text(edit_template((template / "mspass_setup.sh").read_text(), sif_name))
+    (path / "mspass_setup.sh").write_text(edit_template((template / "mspass_setup.sh").read_text(), sif_name,
+                                                        runscript))
     shutil.copy(template / "job_script.sh", path)
     for name in notebooks:
         shutil.copy(NOTEBOOKS / name, path)

@@ -107,6 +107,9 @@ def test_sharded_layout_a_shard_per_other_node_with_ids_from_the_allocation_and_
     assert [(la.env["MSPASS_SHARD_ID"], la.env["MSPASS_NODE_NAME"]) for la in launches[:3]] == \
         [("rs1", "c2"), ("rs2", "c3"), ("rs3", "c4")]
     assert launches[3].env["MSPASS_SHARD_LIST"] == f"rs1/c2:{port} rs2/c3:{port} rs3/c4:{port}"
+    # where this job's config server is, for shards of an earlier job's data
+    assert {la.env["MSPASS_CONFIG_SERVER_ADDR"] for la in launches[:3]} == {f"configserver/c1:{int(port) + 1}"}
+    assert "MSPASS_CONFIG_SERVER_ADDR" not in launches[3].env
     assert launches[-1].env["MSPASS_DB_ADDRESS"] == f"c1:{port}"  # mongos: notebooks need no change
     # no login (not yet with shards); dask's TLS stays
     assert not any(k.startswith("MONGO_INITDB_ROOT_") for la in launches for k in la.env)

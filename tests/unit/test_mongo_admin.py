@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from mspass_roles.mongo_admin import (AdminError, Shard, Step, apply, cluster_steps, parse_collections,
-                                      replica_set_steps, restore_shard_hosts, unlisted)
+                                      replica_set_steps, restore_shard_hosts, shard_identity_steps, unlisted)
 
 SHARDS = [Shard.parse("rs0/n1:27017"), Shard.parse("rs1/n2:27017")]
 
@@ -121,6 +121,18 @@ def test_shards_the_list_does_not_name_are_reported_and_left_alone():
     assert unlisted(SHARDS, listed) == ["old"]
     assert restore_shard_hosts(SHARDS, listed) == []
     assert cluster_steps(SHARDS, listed, "", [], [], []) == []
+
+
+def test_a_shard_whose_config_server_moved_is_told_the_new_address():
+    identity = {"_id": "shardIdentity", "shardName": "rs1", "clusterId": "c",
+                "configsvrConnectionString": "configserver/c1:20009"}
+    [step] = shard_identity_steps(identity, "configserver/d4:31209")
+    assert (step.database, step.body) == ("admin", {"update": "system.version", "updates": [
+        {"q": {"_id": "shardIdentity"}, "u": {"$set": {"configsvrConnectionString": "configserver/d4:31209"}}}]})
+    assert step.backup == identity and "shard rs1 now finds its config server at configserver/d4:31209" in step.why
+    assert shard_identity_steps(identity, "configserver/c1:20009") == []  # as before
+    assert shard_identity_steps(None, "configserver/d4:31209") == []  # never registered: nothing to tell
+    assert shard_identity_steps(identity, "") == []  # not given
 
 
 # ---------------------------------------------------------------- applying

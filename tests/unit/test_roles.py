@@ -714,7 +714,7 @@ def test_shard_is_a_single_member_replica_set_named_by_its_id_with_data_of_its_o
     assert svc.probe == ReplicaSetPrimaryProbe("mongodb://10.0.0.5:27017/", "shard-2", timeout=5.0)
     assert svc.setup is not None and "member 10.0.0.5:27017" in svc.summary
     assert svc.env == {"GLIBC_TUNABLES": "glibc.pthread.rseq=0"}
-    svc.before_start()
+    assert svc.before_start() is None  # new data: nothing to restore, no mongod started alone
     assert data.is_dir() and stat.S_IMODE(data.stat().st_mode) == 0o700
     svc.on_ready()
     assert (tmp_path / "ready" / "db").exists()

@@ -826,6 +826,15 @@ def test_dbmanager_shard_collections(tmp_path, collections, database, expected):
     the_problem(problems, expected)
 
 
+def test_shard_config_server_address(tmp_path):
+    s = make(tmp_path, role="shard", found=("mongod",), MSPASS_SHARD_ID="s0",
+             MSPASS_CONFIG_SERVER_ADDR="configserver/node1:27018")
+    assert s.config_server_addr == "configserver/node1:27018"
+    problems = problems_of(tmp_path, role="shard", found=("mongod",), MSPASS_SHARD_ID="s0",
+                           MSPASS_CONFIG_SERVER_ADDR="node1:27018")
+    the_problem(problems, "MSPASS_CONFIG_SERVER_ADDR='node1:27018' is not REPLSET/HOST:PORT")
+
+
 @pytest.mark.parametrize("role,extra", [("dbmanager", {"MSPASS_SHARD_LIST": "rs0/h0:27017"}),
                                         ("shard", {"MSPASS_SHARD_ID": "s0"})])
 def test_sharded_roles_refuse_a_login_for_now(tmp_path, role, extra):
