@@ -102,7 +102,7 @@ test-image: install ## tier 3: the image (PID 1, labels, health states, user mod
 test-cluster: install ## tier 4: role containers on a docker network (db, scheduler, worker1/2, frontend); needs `make build`
 	MSPASS_IMAGE=$(IMAGE):$(TAG) $(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS)
 
-test-sharding: install ## sharded MongoDB: dbmanager + 2 shards + frontend, restart on other hosts; needs `make build MSPASS_DB_ENGINE=mongodb` (fails with a FerretDB image)
+test-sharding: install ## sharded MongoDB: dbmanager + 2 shards + frontend, restart with every host changed; needs `make build MSPASS_DB_ENGINE=mongodb` (fails with a FerretDB image)
 	MSPASS_IMAGE=$(IMAGE):$(TAG) $(BIN)/python -m pytest tests/sharding $(PYTEST_ARGS)
 
 test-reliability: install ## kills, a large tmp database stopped, full disk, frozen services, container-only bad settings; needs `make build`

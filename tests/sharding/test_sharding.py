@@ -32,17 +32,18 @@ def mongodb_image(image):
     return image
 
 
-def start_shards(containers, net, mount, names: dict[str, str]) -> list:
+def start_shards(containers, net, mount, names: dict[str, str], config_server: str = "") -> list:
     """One shard container per id, named (its host name) as given: {id: name}."""
-    shards = [containers.run(name, environment={"MSPASS_ROLE": "shard", "MSPASS_SHARD_ID": sid},
-                             network=net, volumes=mount) for sid, name in names.items()]
+    env = {"MSPASS_ROLE": "shard", **({"MSPASS_CONFIG_SERVER_ADDR": config_server} if config_server else {})}
+    shards = [containers.run(name, environment={**env, "MSPASS_SHARD_ID": sid}, network=net, volumes=mount)
+              for sid, name in names.items()]
     for c in shards:
         containers.wait_healthy(c)
     return shards
 
 
-def start_dbmanager(containers, net, mount, shard_list: str):
-    manager = containers.run("dbmanager", environment={
+def start_dbmanager(containers, net, mount, shard_list: str, name: str = "dbmanager"):
+    manager = containers.run(name, environment={
         "MSPASS_ROLE": "dbmanager", "MSPASS_SHARD_LIST": shard_list, "MSPASS_SHARD_DATABASE": DATABASE,
         "MSPASS_SHARD_COLLECTIONS": f"{COLLECTION}:_id", "MSPASS_DB_READY_FILE": "/home/run/db-ready",
     }, network=net, volumes=mount)
@@ -60,7 +61,7 @@ def counts_per_shard(containers, net, shards) -> list[int]:
     return counts
 
 
-def test_workflow_writes_over_both_shards_and_a_restart_on_other_hosts_finds_every_document(containers, tmp_path,
+def test_workflow_writes_over_both_shards_and_a_restart_with_every_host_changed_finds_every_document(containers, tmp_path,
                                                                                            mongodb_image):
     net = containers.network()
     work = tmp_path / "shared"
@@ -91,19 +92,22 @@ def test_workflow_writes_over_both_shards_and_a_restart_on_other_hosts_finds_eve
     assert sum(per_shard) == 2 * N_DATA and all(n > 0 for n in per_shard), per_shard  # spread over both
 
     # stop everything (a clean shutdown of every mongod), then start again on the same data
-    # with the shards on other hosts and listed in the other order
+    # as a new HPC job would: every host changed, the shards listed in the other order
     for c in (worker, scheduler, manager, *shards):
         c.stop(timeout=60)
-    manager.rename(f"{manager.name}-before")  # its name is taken again; its log stays for a failure
-    moved = start_shards(containers, net, mount, {"rs1": "node-b", "rs0": "node-a"})
-    manager = start_dbmanager(containers, net, mount, "rs1/node-b:27017 rs0/node-a:27017")
+    moved = start_shards(containers, net, mount, {"rs1": "node-b", "rs0": "node-a"},
+                         config_server="configserver/node-m:27018")
+    manager = start_dbmanager(containers, net, mount, "rs1/node-b:27017 rs0/node-a:27017", name="node-m")
     log = containers.logs_of(manager)
+    assert "restore: replica set configserver moved from dbmanager:27018 to node-m:27018" in log, log
     assert "restore: shard rs0 moved from rs0/shard0:27017 to rs0/node-a:27017" in log, log
     assert "restore: shard rs1 moved from rs1/shard1:27017 to rs1/node-b:27017" in log, log
     saved = sorted((work / "db" / "restores").iterdir())
     assert any(json.loads(p.read_text()).get("host") == "rs0/shard0:27017" for p in saved), saved
     for c, sid, host in zip(moved, ("rs1", "rs0"), ("node-b", "node-a")):
-        assert f"restore: replica set {sid} moved from shard{sid[-1]}:27017 to {host}:27017" in containers.logs_of(c)
+        shard_log = containers.logs_of(c)
+        assert f"restore: replica set {sid} moved from shard{sid[-1]}:27017 to {host}:27017" in shard_log, shard_log
+        assert f"restore: shard {sid} now finds its config server at configserver/node-m:27018" in shard_log
 
     mongos = pymongo.MongoClient(containers.ip(manager, net), 27017, serverSelectionTimeoutMS=10000)
     docs = list(mongos[DATABASE][COLLECTION].find({}, {"index": 1, "data_tag": 1}))
