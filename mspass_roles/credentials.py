@@ -15,6 +15,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from .files import write_private
+
 DB_USER = "mspass"
 #: how long the certificates are valid: longer than any Slurm job may run
 DAYS = "400"
@@ -66,7 +68,7 @@ def make_login(password_file: Path) -> dict[str, str]:
     """A random password in `password_file` (mode 0600), unless the file exists: a
     database keeps the user it was made with, so later clusters on its data reuse it."""
     if not password_file.exists():
-        _write_private(password_file, secrets.token_urlsafe(32))
+        write_private(password_file, secrets.token_urlsafe(32), exclusive=True)
     return login_variables(password_file)
 
 
@@ -76,18 +78,12 @@ def spark_variables(secret_file: Path) -> dict[str, str]:
 
 def make_spark_secret(secret_file: Path) -> dict[str, str]:
     """A Spark cluster's shared secret (spark.authenticate) in `secret_file`, mode 0600."""
-    _write_private(secret_file, secrets.token_urlsafe(32))
+    write_private(secret_file, secrets.token_urlsafe(32), exclusive=True)
     return spark_variables(secret_file)
 
 
 def remove(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
 
 
 def _openssl(cwd: Path, *args: str) -> None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .files import write_private
+
 #: MongoDB's error code for replSetGetConfig on a server whose replica set is not initiated
 NOT_YET_INITIALIZED = 94
 #: the config server's replica-set name, and its port: MONGODB_PORT + this (MsPASS's layout)
@@ -171,8 +173,7 @@ def apply(client, steps: Iterable[Step], backup_dir: Path) -> list[str]:
         if step.backup is not None:
             backup_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             path = backup_dir / f"{time.strftime('%Y%m%dT%H%M%S')}-{step.command}-{len(said)}.json"
-            path.touch(mode=0o600)
-            path.write_text(json_util.dumps(step.backup, indent=1) + "\n")
+            write_private(path, json_util.dumps(step.backup, indent=1) + "\n")
             line += f" (what it replaced is saved in {path})"
         client[step.database].command(step.body)  # a dict keeps its order: the command's name first
         said.append(line)

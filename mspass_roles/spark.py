@@ -14,6 +14,7 @@ import socket
 import sys
 from pathlib import Path
 
+from .files import write_private
 from .plan import Service
 from .settings import Address, Settings
 
@@ -92,9 +93,7 @@ def auth_conf(s: Settings) -> dict[str, str]:
 def write_conf(path: Path, conf: dict[str, str]) -> None:
     """A Spark properties file only its owner reads (it may hold the secret), in a private dir."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write("".join(f"{key} {value}\n" for key, value in conf.items()))
+    write_private(path, "".join(f"{key} {value}\n" for key, value in conf.items()))
 
 
 def write_driver_conf(s: Settings, conf_dir: Path) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import spark
+from ..files import write_private
 from ..plan import Service
 from ..probes import HttpProbe, MongoPingProbe, Probe, TcpProbe
 from ..settings import Address, Settings, mspasspy_version
@@ -173,9 +174,7 @@ def jupyter_service(s: Settings, *, wait: bool = True) -> Service:
             },
             "PasswordIdentityProvider": identity,
         }
-        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(cfg, f)
+        write_private(config, json.dumps(cfg))
 
         scheduler.write()
 

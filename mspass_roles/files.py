@@ -1,0 +1,15 @@
+"""Files only their owner may read (secrets, configurations that hold them, backups)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
+    """Write `text` to `path` with mode 0600 from its creation, so it is never readable by
+    others, not even for an instant. `exclusive`: refuse to replace an existing file (a
+    secret made once is never overwritten)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    with os.fdopen(os.open(path, flags, 0o600), "w") as f:
+        f.write(text)
