@@ -183,7 +183,7 @@ def stored_service(s: Settings, name: str, persistent: Path, argv: Callable[[Pat
     if copier:
         every = f"every {s.db_sync_interval:g} s and " if s.db_sync_interval else ""
         copies = f", copied to {persistent} {every}on stop"
-    log = s.log_dir / f"{name}-{s.node_name}.log"
+    log = db_log(s, name)
     return Service(
         name=name,
         argv=argv(path),
@@ -200,6 +200,11 @@ def stored_service(s: Settings, name: str, persistent: Path, argv: Callable[[Pat
         periodic=periodic if copier and s.db_sync_interval else None,
         period=s.db_sync_interval,
     )
+
+
+def db_log(s: Settings, name: str) -> Path:
+    """Service `name`'s log: that of every process run on its data."""
+    return s.log_dir / f"{name}-{s.node_name}.log"
 
 
 def touch_ready_file(s: Settings) -> None:

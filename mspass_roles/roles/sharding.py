@@ -32,7 +32,7 @@ from ..mongo_admin import CONFIG_PORT_OFFSET, CONFIG_REPLICA_SET, AdminError, Sh
 from ..plan import Service
 from ..probes import MongoPingProbe, Probe, ReplicaSetPrimaryProbe, wait_until
 from ..settings import Address, Settings
-from .db import MONGOD_ENV, bind_options, is_fresh, stored_service, touch_ready_file
+from .db import MONGOD_ENV, bind_options, db_log, is_fresh, stored_service, touch_ready_file
 
 Wait = Callable[[Probe], "str | None"]
 
@@ -84,6 +84,16 @@ def standalone(s: Settings, path: Path, log: Path) -> Iterator[str]:
             proc.wait()
 
 
+def restore_alone(s: Settings, path: Path, name: str, plan: Callable[..., list]) -> str | None:
+    """Existing data in `path` (of service `name`): the steps `plan(client)` finds, applied
+    on a standalone mongod before the service starts as a cluster member (MongoDB's
+    restore procedure). Nothing for new data."""
+    if is_fresh(path):
+        return None
+    with standalone(s, path, db_log(s, name)) as uri, connect(uri) as client:
+        return "; ".join(mongo_admin.apply(client, plan(client), backups(s))) or None
+
+
 def replica_set(s: Settings, uri: str, name: str, host: str, wait: Wait, *, configsvr: bool = False) -> str:
     """Initiate replica set `name` on the mongod at `uri` with member `host`, or move it
     there (restore); then wait for it to be primary."""
@@ -107,12 +117,10 @@ def shard(s: Settings) -> list[Service]:
     def restore(path: Path) -> str | None:
         """With MSPASS_CONFIG_SERVER_ADDR: existing shard data that records another config
         server address is told the new one first (the config server moved: a new job)."""
-        if not s.config_server_addr or is_fresh(path):
+        if not s.config_server_addr:
             return None
-        with standalone(s, path, s.log_dir / f"shard-{s.node_name}.log") as uri_alone, connect(uri_alone) as client:
-            identity = client.admin["system.version"].find_one({"_id": "shardIdentity"})
-            steps = mongo_admin.shard_identity_steps(identity, s.config_server_addr)
-            return "; ".join(mongo_admin.apply(client, steps, backups(s))) or None
+        return restore_alone(s, path, "shard", lambda client: mongo_admin.shard_identity_steps(
+            client.admin["system.version"].find_one({"_id": "shardIdentity"}), s.config_server_addr))
 
     return [stored_service(
         s, "shard", s.db_dir / f"shard-{name}",
@@ -138,13 +146,9 @@ def dbmanager(s: Settings) -> list[Service]:
 
     def restore(path: Path) -> str | None:
         """Each registered shard gets its host of now, before the config server starts as
-        one (MongoDB's restore procedure: on a standalone mongod), so no part of the
-        cluster ever looks for a shard where it was."""
-        if is_fresh(path):
-            return None
-        with standalone(s, path, s.log_dir / f"config-{s.node_name}.log") as uri, connect(uri) as client:
-            steps = mongo_admin.restore_shard_hosts(shards, list(client.config.shards.find()))
-            return "; ".join(mongo_admin.apply(client, steps, backups(s))) or None
+        one, so no part of the cluster ever looks for a shard where it was."""
+        return restore_alone(s, path, "config", lambda client: mongo_admin.restore_shard_hosts(
+            shards, list(client.config.shards.find())))
 
     def cluster_setup(wait: Wait) -> str:
         reason = wait(MongoPingProbe(uri, timeout=5.0))
@@ -181,7 +185,7 @@ def dbmanager(s: Settings) -> list[Service]:
         after=("config",),
         probe=MongoPingProbe(uri, timeout=5.0, write=True),
         env=MONGOD_ENV,
-        log=s.log_dir / f"mongos-{s.node_name}.log",
+        log=db_log(s, "mongos"),
         stop_timeout=s.stop_timeout,
         summary=f"mongos on {s.bind_hostport(port)}, shards {', '.join(shard.id for shard in shards)}",
         setup=cluster_setup,
