@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -158,25 +159,34 @@ def stored_service(s: Settings, name: str, persistent: Path, argv: Callable[[Pat
     if s.db_path == "tmp":
         login = login_options(s.db_credentials)
         freeze = (lambda: fsync_lock(uri, login)) if s.db_engine == "mongodb" else None
-        copier = dbcopy.Copier(path, persistent, freeze=freeze)
+        copier = dbcopy.Copier(path, persistent, freeze=freeze, node=s.node_name)
 
     def before() -> str | None:
-        said = None
         if copier is None:
+            said = dbcopy.recover(path)  # a copy a crash left half-committed (MSPASS_DB_PATH=tmp before)
             # a new database's files are its owner's alone (a login guards the server, not the files)
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
         else:
-            said = dbcopy.restore(persistent, path)  # start from the last complete copy
+            said = copier.restore()  # the last complete copy, or a newer database a killed server left
         prepared = prepare(path) if prepare else None
         return "; ".join(filter(None, (said, prepared))) or None
 
     def periodic() -> str | None:
-        report = copier.copy(running=True)
+        try:
+            report = copier.copy(running=True)
+        except Exception as err:  # noqa: BLE001 - any failure: say what stands, keep trying
+            raise RuntimeError(f"cannot copy the running database to {persistent} ({err}); it keeps its last "
+                             f"complete copy{copied_at(copier.last_copy)}, and a crash now would lose what was "
+                             "written since") from None
         return f"copied the running database to {persistent}: {report}" if report.copied else None
 
     def copy_back() -> str:  # runs only after the server has stopped
-        report = copier.copy(running=False)
-        shutil.rmtree(path, ignore_errors=True)  # only once the copy is complete
+        try:
+            report = copier.finish()
+        except Exception as err:  # noqa: BLE001 - any failure: say where the data is
+            raise RuntimeError(f"cannot copy the database to {persistent} ({err}); it stays in {path}, which the "
+                             f"next start on node {s.node_name} keeps and copies, once {persistent} has room") \
+                from None
         return f"copied the database to {persistent}: {report}"
 
     copies = ""
@@ -202,6 +212,10 @@ def stored_service(s: Settings, name: str, persistent: Path, argv: Callable[[Pat
     )
 
 
+def copied_at(when: float | None) -> str:
+    return f" (of {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(when))})" if when else ""
+
+
 def db_log(s: Settings, name: str) -> Path:
     """Service `name`'s log: that of every process run on its data."""
     return s.log_dir / f"{name}-{s.node_name}.log"
@@ -224,7 +238,7 @@ def services(s: Settings) -> list[Service]:
         s, "db", s.db_dir, lambda path: server_argv(s, path),
         uri=uri,
         # a busy server may hold writes a while
-        probe=MongoPingProbe(uri, timeout=5.0, write=True, auth=bool(login),
+        probe=MongoPingProbe(uri, write=True, auth=bool(login),
                              first_user=bool(login) and fresh and s.db_engine == "mongodb"),
         env=server_env(s, fresh),
         summary=f"{engine} on {s.bind_hostport(s.mongodb_port)}",
