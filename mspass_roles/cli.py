@@ -15,7 +15,8 @@ import time
 
 from . import __version__, probes, state
 from .probes import Probe
-from .roles import BATCH_ROLES, BatchError, attach_plan, build_plan, check_batch_role, directories, resolve_batch
+from .roles import (BATCH_ROLES, BatchError, attach_plan, build_plan, check_batch_role, directories, ports_in_use,
+                    resolve_batch)
 from .settings import ROLES, VARIABLES, Settings, SettingsError, mspasspy_version, notes, readers
 from .supervisor import Options, Supervisor
 
@@ -162,6 +163,9 @@ def run(role: str | None, args: list[str]) -> int:
             plan = build_plan(settings, batch)
             if state.hold(state_file) is None:  # two started at once: the lock settles it
                 raise BatchError(already_runs(settings, ""))
+            busy = ports_in_use(settings)
+            if busy:  # a service that cannot listen would fail only once the others run
+                raise Refused(busy, "cannot run")
     except (BatchError, NotImplementedError) as err:
         raise Refused([str(err)], "cannot run") from None
     except OSError as err:
@@ -216,6 +220,8 @@ def health(args: list[str]) -> int:
             else:
                 reason = probes.ask(Probe.from_dict(svc["probe"])) if svc.get("probe") else None
                 answer = "ok" if reason is None else reason
+            # a failing periodic task (a tmp database's copy) fails health however the service answers
+            answer = svc.get("task_error") or answer
             svc["health"] = answer
             lines.append(f"{data['role']} {svc['name']}: {'ok' if answer == 'ok' else 'FAILING: ' + answer}")
     healthy = bool(running) and all(d.get("ready") and all(s.get("health", "ok") == "ok" for s in d["services"])

@@ -171,6 +171,9 @@ class _Child:
         self.failing_since: float | None = None
         #: its last answer to its readiness question ("ok" or the reason), for the state file
         self.answer = ""
+        #: why its last periodic task failed (e.g. a tmp database's copy); None: it did not.
+        #: Health fails while it is set: the service answers, but what it promises does not hold
+        self.task_error: str | None = None
 
 
 class Supervisor:
@@ -219,6 +222,7 @@ class Supervisor:
     # ----------------------------------------------------------------- main
     def run(self) -> int:
         previous = self._install_handlers()
+        saved = False
         try:
             self._check_limits()
             if not self.plan.attached:  # at once, so a slow start is not silence
@@ -229,12 +233,15 @@ class Supervisor:
                 code = self._watch()
         finally:
             self.stopping.set()
-            self._stop_all()
-            if self.state_file:
-                state.remove(self.state_file)
+            saved = self._stop_all()
+            with self.lock:  # no thread writes it again once it is gone
+                if self.state_file:
+                    state.remove(self.state_file)
+                self.state_file = None
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        return code
+        # a stop whose last step failed (a tmp database not copied back) did not end well
+        return code if code or saved else 1
 
     def _check_limits(self) -> None:
         soft, hard = raise_nofile_limit()
@@ -259,11 +266,15 @@ class Supervisor:
         codes: list[int] = []  # in the order failures happened
 
         def start(service: Service) -> None:
-            code = self._wait_for_after(service, ready)
-            if code is None:
-                code = self._wait_for_needs(service)
-            if code is None:
-                code = self._start(service)
+            try:
+                code = self._wait_for_after(service, ready)
+                if code is None:
+                    code = self._wait_for_needs(service)
+                if code is None:
+                    code = self._start(service)
+            except Exception as err:  # noqa: BLE001 - a start that raised is a failed start, never a ready one
+                self.say(f"ERROR: {service.name} cannot start: {err}")
+                code = 1
             if code is None:
                 ready[service.name].set()
             else:
@@ -294,6 +305,9 @@ class Supervisor:
             # one ended while others were starting: a batch run that finished (its code), or
             # a service that died after it was ready (reported as such)
             return self._watch()
+        if not all(event.is_set() for event in ready.values()):  # never "ready" on a start that did not end so
+            self.say("ERROR: not every service became ready")
+            return 1
         if not self.plan.services[-1].main:
             self.say(f"ready: {', '.join(self.plan.names())} ({self._elapsed(self.t0)})")
         self.checked_at = time.time()  # each one has just answered its probe
@@ -345,7 +359,11 @@ class Supervisor:
         if self._abort_reason() is not None:
             return _ABORTED
         if service.before_start:
-            self._note(service.before_start())
+            try:
+                self._note(service.before_start())
+            except Exception as err:  # noqa: BLE001 - e.g. no room in /tmp for a tmp database
+                self.say(f"ERROR: {service.name} cannot start: {err}")
+                return 1
         log = None
         if service.log is not None:  # rotated, so a service that runs for months cannot fill the disk
             log = ServiceLog(service.log)
@@ -454,10 +472,7 @@ class Supervisor:
         while not self.stopping.wait(1.0):
             for child in list(self.children):
                 if id(child) in due and time.monotonic() >= due[id(child)] and not self.stopping.is_set():
-                    try:
-                        self._note(child.service.periodic())
-                    except Exception as err:  # e.g. the work dir's disk is full: say so, try again later
-                        self.say(f"ERROR: {child.service.name}: periodic task failed: {err}")
+                    self._periodic(child)
                     due[id(child)] = time.monotonic() + child.service.period
             if time.monotonic() >= next_check:
                 for child in list(self.children):
@@ -467,6 +482,21 @@ class Supervisor:
                     self.checked_at = time.time()
                     self._write_state(ready=True)
                 next_check = time.monotonic() + interval
+
+    def _periodic(self, child: _Child) -> None:
+        """Run a service's periodic task; a failure is said at ERROR and recorded in the state
+        file (health fails) until the task succeeds again (e.g. once a full disk has room)."""
+        try:
+            message = child.service.periodic()
+        except Exception as err:  # noqa: BLE001 - any failure: say so, try again next period
+            child.task_error = str(err)
+            self.say(f"ERROR: {child.service.name}: {err}")
+        else:
+            if child.task_error is not None:
+                self.say(f"{child.service.name}: its periodic task succeeds again")
+            child.task_error = None
+            self._note(message)
+        self._write_state(ready=True)
 
     def _check(self, child: _Child) -> None:
         if child.service.probe is None or child.proc.poll() is not None:
@@ -504,7 +534,9 @@ class Supervisor:
                                  + [f"  | {line}" for line in lines]))
 
     # ----------------------------------------------------------------- stopping
-    def _stop_all(self) -> None:
+    def _stop_all(self) -> bool:
+        """Stop every child, the plan's last first; False when a service's after_stop failed."""
+        ok = True
         order = {name: i for i, name in enumerate(self.plan.names())}
         for child in sorted(self.children, key=lambda c: order[c.service.name], reverse=True):
             self._stop(child)
@@ -517,7 +549,9 @@ class Supervisor:
                     self._note(child.service.after_stop())
                 except Exception as err:  # keep stopping the others; say what failed
                     self.say(f"ERROR: after stopping {child.service.name}: {err}")
+                    ok = False
         self.children.clear()
+        return ok
 
     def _stop(self, child: _Child) -> None:
         service, proc = child.service, child.proc
@@ -536,10 +570,9 @@ class Supervisor:
         self.say(f"{service.name} stopped (exit code {exit_code(proc.returncode)}, {self._elapsed(since)})")
 
     def _write_state(self, ready: bool) -> None:
-        if not self.state_file:
-            return
         with self.lock:
-            state.write(self.state_file, self._state(ready))
+            if self.state_file:
+                state.write(self.state_file, self._state(ready))
 
     def _state(self, ready: bool) -> dict:
         return {
@@ -560,6 +593,7 @@ class Supervisor:
                     "probe": c.service.probe.to_dict() if c.service.probe else None,
                     "urls": c.service.urls,
                     "answer": c.answer,
+                    "task_error": c.task_error,
                 }
                 # in plan order, however the side-by-side start went
                 for c in sorted(self.children, key=lambda c: self.plan.services.index(c.service))

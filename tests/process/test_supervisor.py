@@ -133,3 +133,74 @@ def test_an_exit_code_with_a_meaning_is_explained_after_the_log_tail(tmp_path):
     assert code == 62, out
     lines = out.splitlines()
     assert lines[-2:] == ["  | Wrong mongod version", "mspass test: db: data of an older release"], out
+
+
+def test_a_before_start_that_raises_fails_the_role_and_it_is_never_ready(tmp_path):
+    """The tmp restore hitting ENOSPC in a small /tmp raised in before_start, killed the start
+    thread, and the role said `ready: db` with no server running (issue 23)."""
+    [a] = free_ports(1)
+
+    def no_room() -> None:
+        raise OSError(28, "No space left on device")
+
+    plan = Plan(role="test", services=[child("db", a, tmp_path, before_start=no_room), child("other", *free_ports(1),
+                                                                                              tmp_path)])
+    code, out = run(plan, tmp_path)
+    assert code == 1, out
+    assert [line for line in out.splitlines() if "ERROR" in line] == [
+        "mspass test: ERROR: db cannot start: [Errno 28] No space left on device"], out
+    assert "ready: " not in out and "db ready" not in out
+    assert not (tmp_path / "db.started").exists()
+
+
+def test_a_failing_periodic_task_fails_health_until_it_succeeds_again(tmp_path):
+    """A tmp database's copy failing on a full disk went unseen (the probe writes to /tmp):
+    the failure must be said at ERROR and recorded in the state file that health reads."""
+    from mspass_roles import state
+
+    [a] = free_ports(1)
+    outcomes = iter([OSError(28, "No space left on device"), OSError(28, "No space left on device"), "copied"])
+    seen: list = []
+
+    def copy() -> str | None:
+        outcome = next(outcomes, "copied")
+        data = state.read(state_file)
+        seen.append(data["services"][0]["task_error"] if data else "?")
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    plan = Plan(role="test", services=[child("db", a, tmp_path, periodic=copy, period=1.0)])
+    settings = make(tmp_path, MSPASS_READY_TIMEOUT=30, MSPASS_CHECK_INTERVAL=0)
+    options = Options.for_role(settings, plan)
+    state_file = options.state_file
+    supervisor = Supervisor(plan, options, out=io.StringIO())
+    import threading
+
+    def stop_after_recovery() -> None:
+        while len(seen) < 4:
+            threading.Event().wait(0.1)
+        supervisor._on_signal(15, None)
+
+    threading.Thread(target=stop_after_recovery, daemon=True).start()
+    assert supervisor.run() == 0
+    out = supervisor.out.getvalue()
+    # what each copy found in the state file: nothing wrong, the failure (twice), then cleared
+    assert seen[:4] == [None, "[Errno 28] No space left on device", "[Errno 28] No space left on device", None], out
+    assert out.count("ERROR: db: [Errno 28] No space left on device") == 2, out
+    assert "db: its periodic task succeeds again" in out and "mspass test: copied" in out
+
+
+def test_a_stop_whose_after_stop_fails_exits_1(tmp_path):
+    """A tmp database that could not be copied back on stop is not a clean stop."""
+    [a] = free_ports(1)
+
+    def copy_back() -> None:
+        raise RuntimeError("cannot copy the database to /home/db ([Errno 28] No space left on device)")
+
+    plan = Plan(role="test", services=[child("db", a, tmp_path, after_stop=copy_back),
+                                       Service(name="batch", argv=[sys.executable, "-c", "pass"], main=True,
+                                               after=("db",))])
+    code, out = run(plan, tmp_path)
+    assert code == 1, out
+    assert "ERROR: after stopping db: cannot copy the database to /home/db" in out
