@@ -30,6 +30,8 @@ DB_ROLES = ("all", "db", "dbmanager", "shard")
 SHARDED_ROLES = ("dbmanager", "shard")
 #: engines that implement sharding and replica sets
 SHARDING_ENGINES = ("mongodb",)
+#: the longest node name: Linux's host names (HOST_NAME_MAX)
+NODE_NAME_MAX = 64
 #: bind addresses that mean "every interface"
 ANY_ADDRESS = ("0.0.0.0", "::", "")
 
@@ -97,6 +99,9 @@ class Var:
     file_ok: bool = False
     #: the parsed value as `config` shows it; by kind when None
     show: Callable[[Any], str] | None = None
+    #: seconds: the valid range (beside 0 for seconds0); past it a setting is a mistake (inf
+    #: would blind the health checks, 0.001 would make them a storm)
+    bounds: tuple[float, float] = (0.1, 86400.0)
 
     @property
     def help_default(self) -> str:
@@ -191,8 +196,9 @@ VARIABLES = (
         "/tmp, copied to MSPASS_DB_DIR every MSPASS_DB_SYNC_INTERVAL and on shutdown", "scratch", "choice",
         choices=DB_PATHS, what="a database location", roles=DB_ROLES),
     Var("MSPASS_DB_SYNC_INTERVAL", "db_sync_interval", "MSPASS_DB_PATH=tmp: seconds between copies of the live "
-        "database to MSPASS_DB_DIR (the most a crash can lose); 0: only on shutdown", "300", "seconds0",
-        roles=DB_ROLES),
+        "database to MSPASS_DB_DIR (the most a crash that also loses node-local /tmp can lose); 0: only on "
+        "shutdown", "300", "seconds0",
+        roles=DB_ROLES, bounds=(1, 86400)),
     Var("MSPASS_WORKER_ARG", "worker_args", "extra `dask worker` arguments, shell-quoted; they win over "
         "ours (e.g. `--dashboard`: the worker's own dashboard is off by default)", kind="rule",
         roles=WORKER_ROLES, show=lambda args: shlex.join(args.argv)),
@@ -226,16 +232,16 @@ VARIABLES = (
     Var("MSPASS_DB_READY_FILE", "db_ready_file", "touched when the database is ready", kind="rule",
         roles=DB_ROLES),
     Var("MSPASS_SLEEP_TIME", "sleep_time", "longest interval between retries while waiting, seconds (the "
-        "reference slept a fixed 15 s)", "2", "seconds"),
+        "reference slept a fixed 15 s)", "2", "seconds", bounds=(0.1, 300)),
     Var("MSPASS_WAIT_TIMEOUT", "wait_timeout", "how long a role waits for the services it needs, seconds",
-        "300", "seconds"),
+        "300", "seconds", bounds=(1, 7 * 86400)),
     Var("MSPASS_READY_TIMEOUT", "ready_timeout", "how long a started service may take to become ready, seconds",
-        "180", "seconds"),
+        "180", "seconds", bounds=(1, 86400)),
     Var("MSPASS_CHECK_INTERVAL", "check_interval", "seconds between the supervisor's checks that its running "
         "services still answer (a warning when one stops answering; `health --quick` reports these answers); "
-        "0: no checks", "10", "seconds0"),
+        "0: no checks", "10", "seconds0", bounds=(1, 3600)),
     Var("MSPASS_STOP_TIMEOUT", "stop_timeout", "grace period for the database to shut down, seconds", "60",
-        "seconds", roles=DB_ROLES),
+        "seconds", roles=DB_ROLES, bounds=(1, 3600)),
     Var("MSPASS_HOME", "mspass_home", "MsPASS's data (schema YAML in data/yaml); exported to every service",
         kind="rule", shown="the installed mspasspy package", roles=MSPASS_ROLES),
 )
@@ -246,6 +252,25 @@ VARIABLE_NAMES = tuple(v.name for v in VARIABLES)
 #: what the supervisor keeps from its children: they get these in private files, or as
 #: credentials in the database URI a notebook reads
 PRIVATE_NAMES = tuple(n for v in VARIABLES if v.file_ok for n in (v.name, v.name + "_FILE"))
+
+
+def listening_ports(role: str, scheduler: str) -> list[str]:
+    """The port variables of the fixed ports a role listens on (mongod, the dask scheduler
+    and dashboard, Spark's master and UIs, Jupyter, Spark's driver); the config server's
+    port of a dbmanager (MONGODB_PORT + 1) and dask workers' ports are not fixed."""
+    names: list[str] = []
+    if role in ("all", "db", "dbmanager", "shard"):
+        names.append("MONGODB_PORT")
+    if role in ("all", "scheduler"):
+        names += {"dask": ["DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT"],
+                  "spark": ["SPARK_MASTER_PORT", "SPARK_MASTER_WEBUI_PORT"]}.get(scheduler, [])
+    if role in ("all", "worker") and scheduler == "spark":
+        names.append("SPARK_WORKER_WEBUI_PORT")
+    if role in ("all", "frontend"):
+        names.append("JUPYTER_PORT")
+        if scheduler == "spark":
+            names += ["MSPASS_SPARK_DRIVER_PORT", "MSPASS_SPARK_BLOCKMANAGER_PORT"]
+    return names
 
 
 def env_value(env: Mapping[str, str], name: str) -> str | None:
@@ -586,15 +611,16 @@ class _Parser:
             return default
         return value
 
-    def seconds(self, name: str, default: float, zero_ok: bool = False) -> float:
+    def seconds(self, name: str, default: float, bounds: tuple[float, float], zero_ok: bool = False) -> float:
         raw = self.get(name, f"{default:g}")
         try:
             value = float(raw)
         except ValueError:
             value = -1.0
-        if not (value >= 0 if zero_ok else value > 0):
-            valid = "0 or a positive number of seconds" if zero_ok else "a positive number of seconds"
-            self.problem(f"{name}={raw!r} is not a duration; valid: {valid}")
+        least, most = bounds
+        if not (least <= value <= most or (zero_ok and value == 0)):  # NaN and inf fail too
+            valid = f"from {least:g} to {most:g} seconds" + (", or 0 (never)" if zero_ok else "")
+            self.problem(f"{name}={raw!r} is not a duration here; valid: {valid}")
             return default
         return value
 
@@ -693,7 +719,7 @@ class _Parser:
         if var.kind == "port":
             return self.port(var.name, int(var.default))
         if var.kind in ("seconds", "seconds0"):
-            return self.seconds(var.name, float(var.default), zero_ok=var.kind == "seconds0")
+            return self.seconds(var.name, float(var.default), var.bounds, zero_ok=var.kind == "seconds0")
         if var.kind == "words":
             return tuple(self.get(var.name, var.default).split())
         return self.get(var.name, var.default)
@@ -733,9 +759,11 @@ class _Parser:
             self.problem(f"MSPASS_DASHBOARD_ADDRESS={dashboard!r} is not an address; valid: an IP address or host "
                          "name")
         node_name = v["node_name"] = self.get("MSPASS_NODE_NAME", socket.gethostname())
-        if not _HOST_RE.match(node_name):  # it names files: no "/" may take them elsewhere
-            self.problem(f"MSPASS_NODE_NAME={node_name!r} is not a name; valid: letters, digits and . _ - "
-                         "(it names log and state files and dask workers)")
+        # it names files: no "/" may take them elsewhere, and no name may pass the file system's
+        # 255 bytes with what is added to it (a 241-character name failed the tmp database's start)
+        if not _HOST_RE.match(node_name) or len(node_name) > NODE_NAME_MAX:
+            self.problem(f"MSPASS_NODE_NAME={node_name!r} is not a name; valid: up to {NODE_NAME_MAX} letters, digits "
+                         "and . _ - (it names log and state files and dask workers)")
 
         # addresses: "this host" for roles that run the service, required otherwise
         mongodb_port = v["mongodb_port"]
@@ -900,20 +928,8 @@ class _Parser:
 
     def check_port_clash(self, role: str, scheduler: str, ports: dict[str, int]) -> None:
         """The ports one role binds on this node must differ."""
-        names: list[str] = []
-        if role in ("all", "db"):
-            names.append("MONGODB_PORT")
-        if role in ("all", "scheduler"):
-            names += {"dask": ["DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT"],
-                      "spark": ["SPARK_MASTER_PORT", "SPARK_MASTER_WEBUI_PORT"]}.get(scheduler, [])
-        if role in ("all", "worker") and scheduler == "spark":
-            names.append("SPARK_WORKER_WEBUI_PORT")
-        if role in ("all", "frontend"):
-            names.append("JUPYTER_PORT")
-            if scheduler == "spark":
-                names += ["MSPASS_SPARK_DRIVER_PORT", "MSPASS_SPARK_BLOCKMANAGER_PORT"]
         seen: dict[int, str] = {}
-        for name in names:
+        for name in listening_ports(role, scheduler):
             port = ports[name]
             if port in seen:
                 self.problem(f"{name}={port} clashes with {seen[port]}={port}; every service of role "
@@ -1000,6 +1016,8 @@ def readers(var: Var) -> str:
 
 def notes(var: Var) -> str:
     said = (["secret"] if var.secret else []) + ([f"or `{var.name}_FILE`: a file holding it"] if var.file_ok else [])
+    if var.kind in ("seconds", "seconds0"):
+        said.append(f"{var.bounds[0]:g} to {var.bounds[1]:g}" + (", or 0" if var.kind == "seconds0" else ""))
     return f" ({'; '.join(said)})" if said else ""
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 
 from ..plan import Plan
-from ..settings import Settings
+from ..settings import BY_NAME, Settings, listening_ports
 from . import all as all_role
 from . import db, frontend, scheduler, sharding, worker
 from .frontend import Batch, BatchError, resolve_batch
 
-__all__ = ["Batch", "BatchError", "build_plan", "check_batch_role", "resolve_batch", "BATCH_ROLES"]
+__all__ = ["Batch", "BatchError", "build_plan", "check_batch_role", "ports_in_use", "resolve_batch", "BATCH_ROLES"]
 
 #: roles that accept --batch FILE
 BATCH_ROLES = ("all", "frontend")
@@ -51,3 +53,26 @@ def directories(s: Settings) -> list[tuple[Path, int]]:
     if s.role in ("all", "worker"):
         dirs.append((s.worker_dir, 0o777))
     return dirs
+
+
+def ports_in_use(s: Settings) -> list[str]:
+    """The role's ports another process listens on already, each as a problem naming its
+    variable: found before anything starts, since a service that finds its port taken
+    fails only once the others run (Jupyter after the database, the scheduler, a worker)."""
+    problems = []
+    for name in listening_ports(s.role, s.scheduler):
+        port = getattr(s, BY_NAME[name].field)
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(s.bind_address or None, port, type=socket.SOCK_STREAM,
+                                                                  flags=socket.AI_PASSIVE)[0]
+        except OSError:
+            continue  # an address this node cannot resolve: the service says so itself
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no obstacle
+            try:
+                probe.bind(address)
+            except OSError as err:
+                if err.errno == errno.EADDRINUSE:
+                    problems.append(f"{name}={port} is in use on {s.bind_address} (another process listens there); "
+                                    f"valid: a free port, e.g. {name}={port + 1} if that one is free")
+    return problems

@@ -60,7 +60,7 @@ def test_health_answers_when_the_scheduler_is_frozen(roles):
     finally:
         os.kill(pid, signal.SIGCONT)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "worker worker: FAILING: no answer within" in result.stdout
+    assert "worker worker: FAILING: " in result.stdout and "no answer within" in result.stdout
     scheduler.wait_for(r"scheduler answers again \(after [\d.]+ s\)", 30)
 
 
@@ -140,14 +140,11 @@ def test_health_fails_while_the_database_has_no_file_descriptor_left(roles):
 
 
 def test_a_database_that_cannot_start_shows_its_log(roles):
-    blocker = socket.socket()
-    blocker.bind(("127.0.0.1", int(roles.env["MONGODB_PORT"])))
-    blocker.listen()
-    try:
-        db = roles.start("db", "db", MSPASS_NODE_NAME="n1")
-        code = db.wait_exit(60)
-    finally:
-        blocker.close()
+    # each engine's own lock or state file, found as a directory: the server refuses to start
+    for name in ("state.json", "mongod.lock"):  # FerretDB's, mongod's
+        (roles.work / "db" / name).mkdir(parents=True)
+    db = roles.start("db", "db", MSPASS_NODE_NAME="n1")
+    code = db.wait_exit(60)
     assert code != 0
     out = db.output()
     assert "db exited unexpectedly" in out or "db not ready" in out
@@ -218,3 +215,17 @@ def test_sigkill_with_a_tmp_database_keeps_what_the_last_periodic_copy_saved(rol
     second.signal(signal.SIGTERM)
     assert second.wait_exit(60) == 0, second.output()
     assert re.search(r"db: copied the database to .*: \d+ file\(s\) copied", second.output())
+
+
+def test_a_taken_port_stops_the_role_before_anything_starts(roles):
+    """Jupyter finding its port taken failed once the database, the scheduler and the worker
+    ran (under Compose they kept running, issue 23): every port the role listens on is
+    checked first, and the role exits 2 naming its variable, with nothing started."""
+    port = int(roles.env["JUPYTER_PORT"])
+    with socket.create_server(("127.0.0.1", port)):  # another program on that port
+        role = roles.start("all", "all")
+        assert role.wait_exit(60) == 2, role.output()
+    out = role.output()
+    assert f"JUPYTER_PORT={port} is in use on 127.0.0.1 (another process listens there)" in out, out
+    assert "nothing was started" in out and "starting" not in out
+    assert not (roles.work / "logs").exists() and not (roles.work / "db").exists()

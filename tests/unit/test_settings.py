@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mspass_roles import settings as settings_mod
-from mspass_roles.settings import VARIABLE_NAMES, Address, SettingsError
+from mspass_roles.settings import BY_NAME, VARIABLE_NAMES, Address, SettingsError
 from tests.support.settings import make, tls_env
 
 # ---------------------------------------------------------------------- helpers
@@ -164,7 +164,7 @@ def test_every_invalid_setting_reported_together(tmp_path):
     assert "valid: scratch, tmp" in the_problem(problems, "MSPASS_DB_PATH='ramdisk'")
     for name, raw in (("MSPASS_SLEEP_TIME", "0"), ("MSPASS_WAIT_TIMEOUT", "0"),
                       ("MSPASS_READY_TIMEOUT", "-5"), ("MSPASS_STOP_TIMEOUT", "soon")):
-        the_problem(problems, f"{name}={raw!r}", "positive number of seconds")
+        the_problem(problems, f"{name}={raw!r}", "is not a duration here; valid: from ")
     the_problem(problems, "MSPASS_JUPYTER_TOKEN", "letters, digits")
     assert len(problems) == 15
 
@@ -406,10 +406,14 @@ def test_bind_address_valid_forms(tmp_path, value):
     assert make(tmp_path, MSPASS_BIND_ADDRESS=value).bind_address == value
 
 
-@pytest.mark.parametrize("value", ["x/../../tmp/escape", "a b", "../up", "-x"])
-def test_node_name_that_could_name_files_elsewhere(tmp_path, value):
+@pytest.mark.parametrize("value", ["x/../../tmp/escape", "a b", "../up", "-x", "n" * 65, "n" * 241])
+def test_node_name_that_could_name_files_elsewhere_or_too_long(tmp_path, value):
     problems = problems_of(tmp_path, MSPASS_NODE_NAME=value)
-    the_problem(problems, f"MSPASS_NODE_NAME={value!r} is not a name", "letters, digits")
+    the_problem(problems, f"MSPASS_NODE_NAME={value!r} is not a name", "up to 64 letters, digits")
+
+
+def test_node_name_of_64_characters(tmp_path):
+    assert make(tmp_path, MSPASS_NODE_NAME="n" * 64).node_name == "n" * 64
 
 
 def test_bind_address_sets_local_host(tmp_path):
@@ -857,10 +861,27 @@ def test_timeouts_parsed(tmp_path):
     assert (s.sleep_time, s.wait_timeout, s.ready_timeout, s.stop_timeout) == (0.5, 12.5, 30, 5)
 
 
-@pytest.mark.parametrize("raw", ["0", "-1", "soon", "nan"])
-def test_timeout_not_positive(tmp_path, raw):
+@pytest.mark.parametrize("raw", ["0", "-1", "soon", "nan", "inf", "1e9", "0.5"])
+def test_timeout_out_of_bounds(tmp_path, raw):
     problems = problems_of(tmp_path, MSPASS_READY_TIMEOUT=raw)
-    assert problems == [f"MSPASS_READY_TIMEOUT={raw!r} is not a duration; valid: a positive number of seconds"]
+    assert problems == [f"MSPASS_READY_TIMEOUT={raw!r} is not a duration here; valid: from 1 to 86400 seconds"]
+
+
+@pytest.mark.parametrize("raw", ["inf", "nan", "0.01", "7200", "-1"])
+def test_check_interval_cannot_blind_or_flood_health(tmp_path, raw):
+    """MSPASS_CHECK_INTERVAL=inf was accepted: a frozen db went unreported and `health
+    --quick` kept its last answer "ok" for ever (issue 23)."""
+    problems = problems_of(tmp_path, MSPASS_CHECK_INTERVAL=raw)
+    assert problems == [f"MSPASS_CHECK_INTERVAL={raw!r} is not a duration here; valid: from 1 to 3600 seconds, "
+                        "or 0 (never)"]
+
+
+@pytest.mark.parametrize("name, raw", [("MSPASS_CHECK_INTERVAL", "0"), ("MSPASS_CHECK_INTERVAL", "3600"),
+                                       ("MSPASS_DB_SYNC_INTERVAL", "0"), ("MSPASS_DB_SYNC_INTERVAL", "1"),
+                                       ("MSPASS_SLEEP_TIME", "0.1"), ("MSPASS_WAIT_TIMEOUT", "604800"),
+                                       ("MSPASS_STOP_TIMEOUT", "3600")])
+def test_durations_at_their_bounds_are_valid(tmp_path, name, raw):
+    assert BY_NAME[name].display(getattr(make(tmp_path, **{name: raw}), BY_NAME[name].field)) == raw
 
 
 @pytest.mark.parametrize("token", ["a b", "tok&en", "x/y", "ü"])
