@@ -22,6 +22,10 @@ from typing import Callable, ClassVar
 _KINDS: dict[str, type["Probe"]] = {}
 #: where the database's health check writes (one small document per host that asks)
 HEALTH_DATABASE = "mspass_health"
+#: seconds a service under load may take to answer its question: dask's scheduler answers
+#: from its event loop, which a large graph on a busy 2-core machine holds for seconds, as a
+#: database does during a large write (3 to 5 s gave false alarms in ordinary batch runs)
+BUSY_TIMEOUT = 10.0
 #: MongoDB's error codes (also FerretDB's)
 UNAUTHORIZED, AUTHENTICATION_FAILED = 13, 18
 
@@ -81,7 +85,7 @@ class HttpProbe(Probe):
     kind: ClassVar[str] = "http"
     url: str
     expect: str = ""
-    timeout: float = 3.0
+    timeout: float = BUSY_TIMEOUT
 
     def check(self) -> str | None:
         try:
@@ -112,7 +116,7 @@ class MongoPingProbe(Probe):
 
     kind: ClassVar[str] = "mongo-ping"
     uri: str
-    timeout: float = 2.0
+    timeout: float = BUSY_TIMEOUT
     write: bool = False
     auth: bool = False
     first_user: bool = False
@@ -208,7 +212,7 @@ class ReplicaSetPrimaryProbe(Probe):
     kind: ClassVar[str] = "replica-set-primary"
     uri: str
     name: str
-    timeout: float = 2.0
+    timeout: float = BUSY_TIMEOUT
 
     def check(self) -> str | None:
         import pymongo
@@ -235,52 +239,54 @@ class ReplicaSetPrimaryProbe(Probe):
 class DaskWorkersProbe(Probe):
     """`count` workers named `name` (or `name-N`) are registered with the scheduler.
 
-    With `dashboard` (the scheduler's dashboard URL, known when the same plan runs the
-    scheduler), the scheduler's identity is read from its JSON route: no dask client in
-    the supervisor, whose import and connection cost a second of CPU while the services
-    it starts need it (`all` on two cores)."""
+    The scheduler's identity is asked over dask's own comm (the `identity` handler that
+    Client.scheduler_info uses), through a bare rpc: no Client with its event loop thread
+    and handshakes. Never the dashboard's /json/identity.json: it fails (HTTP 500, "keys
+    must be str ... not tuple") while tasks with tuple keys (every dask bag) report metrics."""
 
     kind: ClassVar[str] = "dask-workers"
     scheduler: str
     name: str
     count: int = 1
-    timeout: float = 5.0
-    dashboard: str = ""
+    timeout: float = BUSY_TIMEOUT
     #: for a tls:// scheduler: dask's CA file, and the certificate and key to connect with
     #: (paths: the files are private to their owner)
     tls: tuple[str, str, str] | None = None
 
     def check(self) -> str | None:
-        # a scheduler not yet listening answers at once; Client would retry for `timeout`
+        # a scheduler not yet listening answers at once; the comm would retry for `timeout`
         host, _, port = self.scheduler.split("://")[-1].rpartition(":")
         refused = TcpProbe(host.strip("[]"), int(port), self.timeout).check()
         if refused:
             return f"scheduler {self.scheduler}: {refused}"
         try:
-            names = self._names_from_dashboard() if self.dashboard else self._names_from_client()
-        except (OSError, TimeoutError, ValueError, KeyError) as err:
-            return f"scheduler {self.scheduler}: {getattr(err, 'reason', err)}"
+            names = self._names()
+        except TimeoutError:
+            return f"scheduler {self.scheduler}: no answer within {self.timeout:g} s"
+        except (OSError, ValueError, KeyError) as err:
+            return f"scheduler {self.scheduler}: {str(err) or type(err).__name__}"
         mine = [n for n in names if n == self.name or re.fullmatch(re.escape(self.name) + r"-\d+", n)]
         if len(mine) < self.count:
             return f"{len(mine)} of {self.count} worker(s) named {self.name!r} registered with {self.scheduler}"
         return None
 
-    def _names_from_client(self) -> list[str]:
-        from distributed import Client
+    def _names(self) -> list[str]:
+        import asyncio
+
+        from distributed.core import rpc
         from distributed.security import Security
 
-        security = None
+        security = Security()
         if self.tls:
             ca, cert, key = self.tls
             security = Security(tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
-        with Client(self.scheduler, timeout=self.timeout, set_as_default=False, security=security) as client:
-            return [str(w.get("name")) for w in client.scheduler_info(n_workers=-1)["workers"].values()]
 
-    def _names_from_dashboard(self) -> list[str]:
-        url = f"{self.dashboard}/json/identity.json"
-        with urllib.request.urlopen(url, timeout=self.timeout) as resp:  # noqa: S310 - our own URL
-            identity = json.load(resp)
-        return [str(w.get("name")) for w in identity["workers"].values()]
+        async def identity() -> dict:
+            async with rpc(self.scheduler, connection_args=security.get_connection_args("client"),
+                           timeout=self.timeout) as scheduler:
+                return await asyncio.wait_for(scheduler.identity(n_workers=-1), self.timeout)
+
+        return [str(w.get("name")) for w in asyncio.run(identity())["workers"].values()]
 
     def describe(self) -> str:
         return f"{self.count} worker(s) {self.name!r} registered with {self.scheduler}"

@@ -11,8 +11,7 @@ from . import db, frontend, scheduler, worker
 def services(s: Settings, batch: frontend.Batch | None = None) -> list[Service]:
     # they start side by side (a dask worker waits for its scheduler by itself); listed in
     # dependency order, stopped in reverse: the database goes down last
-    out = db.services(s) + scheduler.services(s) + worker.services(s, wait=False,
-                                                                  dashboard=scheduler.dashboard_url(s))
+    out = db.services(s) + scheduler.services(s) + worker.services(s, wait=False)
     if batch:
         run = frontend.batch_service(s, batch, wait=False)
         run.after = tuple(service.name for service in out)  # the notebook finds everything ready

@@ -70,7 +70,7 @@ def standalone(s: Settings, path: Path, log: Path) -> Iterator[str]:
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 env={**env, **MONGOD_ENV})
     try:
-        reason = wait_until(MongoPingProbe(uri, timeout=5.0), time.monotonic() + s.ready_timeout,
+        reason = wait_until(MongoPingProbe(uri), time.monotonic() + s.ready_timeout,
                             abort=lambda: None if proc.poll() is None else f"it exited with code {proc.returncode}")
         if reason is not None:
             raise AdminError(f"mongod on {path}, started alone for the restore, did not answer: {reason} (see {log})")
@@ -97,13 +97,13 @@ def restore_alone(s: Settings, path: Path, name: str, plan: Callable[..., list])
 def replica_set(s: Settings, uri: str, name: str, host: str, wait: Wait, *, configsvr: bool = False) -> str:
     """Initiate replica set `name` on the mongod at `uri` with member `host`, or move it
     there (restore); then wait for it to be primary."""
-    reason = wait(MongoPingProbe(uri, timeout=5.0))
+    reason = wait(MongoPingProbe(uri))
     if reason is not None:
         raise AdminError(f"mongod at {uri} does not answer: {reason}")
     with connect(uri) as client:
         steps = mongo_admin.replica_set_steps(name, host, mongo_admin.current_config(client), configsvr=configsvr)
         said = mongo_admin.apply(client, steps, backups(s))
-    reason = wait(ReplicaSetPrimaryProbe(uri, name, timeout=5.0))
+    reason = wait(ReplicaSetPrimaryProbe(uri, name))
     if reason is not None:
         raise AdminError(f"replica set {name} has no primary: {reason}")
     return "; ".join(said) or f"replica set {name} as before (member {host})"
@@ -127,7 +127,7 @@ def shard(s: Settings) -> list[Service]:
         lambda path: ["mongod", "--shardsvr", "--replSet", name, "--dbpath", str(path), "--port", str(port),
                       *bind_options(s)],
         uri=uri,
-        probe=ReplicaSetPrimaryProbe(uri, name, timeout=5.0),
+        probe=ReplicaSetPrimaryProbe(uri, name),
         env=MONGOD_ENV,
         summary=f"mongod shard {name} on {s.bind_hostport(port)} (member {host})",
         prepare=restore,
@@ -151,7 +151,7 @@ def dbmanager(s: Settings) -> list[Service]:
             shards, list(client.config.shards.find())))
 
     def cluster_setup(wait: Wait) -> str:
-        reason = wait(MongoPingProbe(uri, timeout=5.0))
+        reason = wait(MongoPingProbe(uri))
         if reason is not None:
             raise AdminError(f"mongos at {uri} does not answer: {reason}")
         with connect(uri) as client:
@@ -171,7 +171,7 @@ def dbmanager(s: Settings) -> list[Service]:
         lambda path: ["mongod", "--configsvr", "--replSet", CONFIG_REPLICA_SET, "--dbpath", str(path),
                       "--port", str(config_port), *bind_options(s)],
         uri=config_uri,
-        probe=ReplicaSetPrimaryProbe(config_uri, CONFIG_REPLICA_SET, timeout=5.0),
+        probe=ReplicaSetPrimaryProbe(config_uri, CONFIG_REPLICA_SET),
         env=MONGOD_ENV,
         summary=f"config server ({CONFIG_REPLICA_SET}) on {s.bind_hostport(config_port)}",
         prepare=restore,
@@ -181,9 +181,9 @@ def dbmanager(s: Settings) -> list[Service]:
         name="mongos",
         argv=["mongos", "--configdb", f"{CONFIG_REPLICA_SET}/{config_host}", "--port", str(port), *bind_options(s)],
         # mongos registers shards only once each has a primary
-        needs=[ReplicaSetPrimaryProbe(f"mongodb://{shard.host}/", shard.id, timeout=5.0) for shard in shards],
+        needs=[ReplicaSetPrimaryProbe(f"mongodb://{shard.host}/", shard.id) for shard in shards],
         after=("config",),
-        probe=MongoPingProbe(uri, timeout=5.0, write=True),
+        probe=MongoPingProbe(uri, write=True),
         env=MONGOD_ENV,
         log=db_log(s, "mongos"),
         stop_timeout=s.stop_timeout,

@@ -10,15 +10,14 @@ from ..probes import DaskWorkersProbe, HttpProbe, TcpProbe
 from ..settings import Settings
 
 
-def services(s: Settings, *, wait: bool = True, dashboard: str = "") -> list[Service]:
+def services(s: Settings, *, wait: bool = True) -> list[Service]:
     """`wait`: a dask worker starts once its scheduler's port answers (and says so while it
     waits); without, at once: it connects when its scheduler comes up. A Spark worker always
-    waits: it retries its registration only every 5 to 15 s. `dashboard`: the scheduler's
-    dashboard URL when the same plan runs it (the readiness probe reads it there)."""
-    return [spark_worker(s)] if s.scheduler == "spark" else [dask_worker(s, wait=wait, dashboard=dashboard)]
+    waits: it retries its registration only every 5 to 15 s."""
+    return [spark_worker(s)] if s.scheduler == "spark" else [dask_worker(s, wait=wait)]
 
 
-def dask_worker(s: Settings, *, wait: bool = True, dashboard: str = "") -> Service:
+def dask_worker(s: Settings, *, wait: bool = True) -> Service:
     addr = s.scheduler_address
     assert addr is not None, "settings require a scheduler address for workers"
     user = s.worker_args
@@ -58,7 +57,7 @@ def dask_worker(s: Settings, *, wait: bool = True, dashboard: str = "") -> Servi
         argv=argv,
         needs=[TcpProbe(addr.host, addr.port)] if wait else [],
         # the worker's own certificate: a worker node need not hold a client's
-        probe=DaskWorkersProbe(target, name, count, dashboard=dashboard,
+        probe=DaskWorkersProbe(target, name, count,
                                tls=(s.dask_tls_ca_file, s.dask_tls_worker_cert, s.dask_tls_worker_key)
                                if s.dask_scheme == "tls" else None),
         log=s.log_dir / f"worker-{s.node_name}.log",

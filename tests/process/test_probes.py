@@ -133,31 +133,48 @@ def test_mongo_ping_keeps_credentials_out_of_its_reason(closed_port):
 # ------------------------------------------------------------------------- dask workers
 
 
-@pytest.mark.parametrize("via", ["client", "dashboard"])
-def test_dask_workers_counts_both_processes_of_a_worker_role(cluster, via):
-    board = dashboard(cluster) if via == "dashboard" else ""
-    assert ask(DaskWorkersProbe(scheduler(cluster), "w", 2, dashboard=board)) is None
+def test_dask_workers_counts_both_processes_of_a_worker_role(cluster):
+    assert ask(DaskWorkersProbe(scheduler(cluster), "w", 2)) is None
 
 
-@pytest.mark.parametrize("via", ["client", "dashboard"])
-def test_dask_workers_says_how_many_it_found(cluster, via):
-    board = dashboard(cluster) if via == "dashboard" else ""
-    reason = ask(DaskWorkersProbe(scheduler(cluster), "w", 3, dashboard=board))
+def test_dask_workers_says_how_many_it_found(cluster):
+    reason = ask(DaskWorkersProbe(scheduler(cluster), "w", 3))
     assert reason == f"2 of 3 worker(s) named 'w' registered with {scheduler(cluster)}"
 
 
-@pytest.mark.parametrize("via", ["client", "dashboard"])
-def test_dask_workers_counts_only_workers_of_that_name(cluster, via):
-    board = dashboard(cluster) if via == "dashboard" else ""
+def test_dask_workers_counts_only_workers_of_that_name(cluster):
     # "w-0" and "w-1" are the worker role's; a name that merely starts with "w" is not
-    reason = ask(DaskWorkersProbe(scheduler(cluster), "w-", 1, dashboard=board))
+    reason = ask(DaskWorkersProbe(scheduler(cluster), "w-", 1))
     assert reason == f"0 of 1 worker(s) named 'w-' registered with {scheduler(cluster)}"
 
 
-def test_dask_workers_reports_a_dashboard_that_is_not_a_scheduler(cluster):
-    wrong = f"http://127.0.0.1:{cluster.env['MONGODB_PORT']}"  # listens, but does not speak HTTP
-    reason = ask(DaskWorkersProbe(scheduler(cluster), "w", 1, timeout=2, dashboard=wrong))
-    assert reason is not None and reason.startswith(f"scheduler {scheduler(cluster)}: ")
+def test_dask_workers_answers_while_bag_tasks_with_tuple_keys_report_metrics(cluster):
+    """The probe read the dashboard's /json/identity.json, which fails with HTTP 500 ("keys
+    must be str ... not tuple") while workers report metrics of tasks with tuple keys (every
+    dask bag): the all-in-one warned "worker does not answer" in 4 of 5 batch runs (issue 23).
+    That route still fails here (so this test reproduces the case); the probe must not."""
+    import urllib.error
+    import urllib.request
+
+    import dask.bag
+    from distributed import Client
+
+    failures, answers = [], []
+    with Client(scheduler(cluster), timeout=30) as client:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            future = client.compute(dask.bag.from_sequence(range(4000), npartitions=40)
+                                    .map(lambda x: sum(i * i for i in range(x % 500))).sum())
+            while not future.done():
+                answers.append(ask(DaskWorkersProbe(scheduler(cluster), "w", 2)))
+                try:
+                    urllib.request.urlopen(f"{dashboard(cluster)}/json/identity.json", timeout=10).read()
+                except urllib.error.HTTPError as err:
+                    failures.append(err.code)
+                time.sleep(0.2)
+            assert future.result() == sum(sum(i * i for i in range(x % 500)) for x in range(4000))
+    assert answers and set(answers) == {None}, answers
+    print(f"{len(answers)} answers; the dashboard's identity route failed {len(failures)} times: {set(failures)}")
 
 
 def test_dask_workers_reports_a_scheduler_that_is_not_there(closed_port):

@@ -104,7 +104,7 @@ def test_a_final_reason_ends_the_wait_at_once():
 def test_a_login_probe_keeps_no_password_and_says_which_variables_it_needs(monkeypatch):
     monkeypatch.delenv("MONGO_INITDB_ROOT_USERNAME", raising=False)
     probe = probes.MongoPingProbe("mongodb://127.0.0.1:1/", auth=True)
-    assert probe.to_dict() == {"kind": "mongo-ping", "uri": "mongodb://127.0.0.1:1/", "timeout": 2.0,
+    assert probe.to_dict() == {"kind": "mongo-ping", "uri": "mongodb://127.0.0.1:1/", "timeout": 10.0,
                                "write": False, "auth": True, "first_user": False}
     reason = probe.check()
     assert isinstance(reason, probes.Final) and "MONGO_INITDB_ROOT_USERNAME and MONGO_INITDB_ROOT_PASSWORD" in reason

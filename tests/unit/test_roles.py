@@ -84,7 +84,7 @@ def test_db_ferretdb_listen_addr_follows_bind_and_port(tmp_path):
     s = make(tmp_path, role="db", found=("ferretdb",), MSPASS_BIND_ADDRESS="127.0.0.1", MONGODB_PORT="27018")
     svc = only(build_plan(s))
     assert option_values(svc.argv, "--listen-addr") == ["127.0.0.1:27018"]
-    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27018/", timeout=5.0, write=True)
+    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27018/", write=True)
 
 
 def test_db_mongodb_argv_all_interfaces(tmp_path):
@@ -109,7 +109,7 @@ def test_db_ferretdb_with_a_login_sets_its_user_up_through_the_environment(tmp_p
     assert "--test-enable-new-auth" in svc.argv and not any("pw-42" in a or "mspass" in a for a in svc.argv)
     assert svc.env == {"FERRETDB_SETUP_USERNAME": "mspass", "FERRETDB_SETUP_PASSWORD": "pw-42",
                        "FERRETDB_SETUP_DATABASE": "admin"}
-    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27017/", timeout=5.0, write=True, auth=True)
+    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27017/", write=True, auth=True)
 
 
 def test_db_ferretdb_on_existing_data_sets_no_user_up(tmp_path):
@@ -127,7 +127,7 @@ def test_db_mongod_with_a_login_requires_it_and_creates_the_user_only_in_an_empt
     svc = only(build_plan(make(tmp_path, role="db", found=("mongod",), **LOGIN)))
     assert svc.argv[-1] == "--auth" and not any("pw-42" in a for a in svc.argv)
     assert svc.env == {"GLIBC_TUNABLES": "glibc.pthread.rseq=0"}  # no login in the environment either
-    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27017/", timeout=5.0, write=True, auth=True,
+    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27017/", write=True, auth=True,
                                        first_user=first_user)
 
 
@@ -183,7 +183,7 @@ def test_db_probe_log_and_timeout(tmp_path):
     s = make(tmp_path, role="db", MSPASS_STOP_TIMEOUT="42")
     svc = only(build_plan(s))
     # ping alone passes on a full disk: the server must also store a document
-    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27017/", timeout=5.0, write=True)
+    assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27017/", write=True)
     assert svc.log == tmp_path / "work" / "logs" / "db-node1.log"
     assert svc.stop_timeout == 42
     assert not svc.main
@@ -692,11 +692,11 @@ def test_role_all_services_use_this_host(tmp_path):
     assert jup.env["DASK_SCHEDULER_ADDRESS"] == "tcp://127.0.0.1:8786"
 
 
-def test_role_all_asks_its_own_scheduler_dashboard_for_the_worker(tmp_path):
+def test_role_all_asks_its_own_scheduler_for_the_worker(tmp_path):
     db, sched, wrk, jup = build_plan(make(tmp_path)).services
     assert sched.probe.url == "http://127.0.0.1:8787/health"
-    # the same dashboard: no dask client in the supervisor
-    assert wrk.probe == DaskWorkersProbe("tcp://127.0.0.1:8786", "node1", 1, dashboard="http://127.0.0.1:8787")
+    # over dask's comm, never the dashboard's identity route (HTTP 500 while bags run)
+    assert wrk.probe == DaskWorkersProbe("tcp://127.0.0.1:8786", "node1", 1)
 
 
 SHARDED = {"MSPASS_BIND_ADDRESS": "10.0.0.5"}  # a node's address: what the members are called
@@ -711,7 +711,7 @@ def test_shard_is_a_single_member_replica_set_named_by_its_id_with_data_of_its_o
     assert svc.argv == ["mongod", "--shardsvr", "--replSet", "shard-2", "--dbpath", str(data), "--port", "27017",
                         "--bind_ip", "10.0.0.5"]
     # ready when it is that set's primary; the set is initiated (or moved) by setup, first
-    assert svc.probe == ReplicaSetPrimaryProbe("mongodb://10.0.0.5:27017/", "shard-2", timeout=5.0)
+    assert svc.probe == ReplicaSetPrimaryProbe("mongodb://10.0.0.5:27017/", "shard-2")
     assert svc.setup is not None and "member 10.0.0.5:27017" in svc.summary
     assert svc.env == {"GLIBC_TUNABLES": "glibc.pthread.rseq=0"}
     assert svc.before_start() is None  # new data: nothing to restore, no mongod started alone
@@ -727,7 +727,7 @@ def test_dbmanager_runs_the_config_server_then_mongos_once_every_shard_has_a_pri
     config, mongos = build_plan(s).services
     assert config.argv == ["mongod", "--configsvr", "--replSet", "configserver", "--dbpath",
                            str(tmp_path / "work" / "db" / "config"), "--port", "27101", "--bind_ip", "10.0.0.5"]
-    assert config.probe == ReplicaSetPrimaryProbe("mongodb://10.0.0.5:27101/", "configserver", timeout=5.0)
+    assert config.probe == ReplicaSetPrimaryProbe("mongodb://10.0.0.5:27101/", "configserver")
     assert config.setup is not None and config.needs == [] and config.after == ()
     # a new config server has no shards to move: nothing runs before it (a restore starts
     # mongod alone on existing data first, to give each registered shard its new host)
@@ -735,9 +735,9 @@ def test_dbmanager_runs_the_config_server_then_mongos_once_every_shard_has_a_pri
     assert mongos.argv == ["mongos", "--configdb", "configserver/10.0.0.5:27101", "--port", "27100",
                            "--bind_ip", "10.0.0.5"]
     assert mongos.after == ("config",)
-    assert mongos.needs == [ReplicaSetPrimaryProbe("mongodb://n2:27017/", "rs1", timeout=5.0),
-                            ReplicaSetPrimaryProbe("mongodb://n1:27017/", "rs0", timeout=5.0)]
-    assert mongos.probe == MongoPingProbe("mongodb://10.0.0.5:27100/", timeout=5.0, write=True)
+    assert mongos.needs == [ReplicaSetPrimaryProbe("mongodb://n2:27017/", "rs1"),
+                            ReplicaSetPrimaryProbe("mongodb://n1:27017/", "rs0")]
+    assert mongos.probe == MongoPingProbe("mongodb://10.0.0.5:27100/", write=True)
     assert mongos.setup is not None and mongos.on_ready is not None
     assert mongos.log == tmp_path / "work" / "logs" / "mongos-node1.log"
     assert "shards rs1, rs0" in mongos.summary
