@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from mspass_roles import credentials
 from tests.support.paths import NOTEBOOKS
 from tests.support.prerequisites import http_status
 from tests.support.wait import wait_until
+from tests.support.writer import AckedWriter
 
 pytestmark = pytest.mark.cluster
 
@@ -107,36 +107,16 @@ def test_all_in_one_container(containers, tmp_path):
     assert aio.exec_run(["pgrep", "-c", "-x", "ferretdb|mongod"]).output.decode().strip() == "1"
 
     # docker stop loses no acknowledged write
-    acked: list[int] = []
-    done = threading.Event()
-
-    def writer():
-        coll = pymongo.MongoClient(ip, 27017, serverSelectionTimeoutMS=5000)["durability"]["docs"]
-        for i in range(1_000_000):
-            if done.is_set():
-                return
-            try:
-                coll.insert_one({"_id": i})
-            except pymongo.errors.PyMongoError:
-                return
-            acked.append(i)
-
-    thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
-    while len(acked) < 300 and thread.is_alive():
-        thread.join(0.05)
+    writer = AckedWriter(f"mongodb://{ip}:27017/").start()
+    writer.wait_for(300)
     aio.stop(timeout=60)
-    done.set()
-    thread.join(30)
+    writer.stop()
     assert aio.wait(timeout=10)["StatusCode"] == 0
     assert "db stopped" in containers.logs_of(aio)
 
     again = containers.run("aio2", **run)
     containers.wait_healthy(again)
-    client = pymongo.MongoClient(containers.ip(again, net), 27017, serverSelectionTimeoutMS=5000)
-    found = {d["_id"] for d in client["durability"]["docs"].find({}, {"_id": 1})}
-    assert len(acked) >= 300
-    assert not set(acked) - found, f"{len(set(acked) - found)} acknowledged writes lost"
+    assert writer.lost(f"mongodb://{containers.ip(again, net)}:27017/") == 0, f"of {writer.acked} acknowledged"
 
 
 def test_passthrough_and_invalid_settings_on_the_cluster_network(containers, cluster):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -244,5 +245,27 @@ def test_sharded_variant(tmp_path_factory):
     except BaseException:
         print(project.logs())
         raise
+    finally:
+        project.remove()
+
+
+def test_a_taken_host_port_fails_up_naming_it_and_down_removes_what_it_started(tmp_path_factory):
+    """What the README says of a host port another program holds: Compose starts the services
+    in dependency order and publishes Jupyter's port last, so `up` fails with the engine's
+    own message naming the port and leaves db, scheduler and worker running (Compose does
+    not roll back; no role can, since the frontend's container never starts); `down`
+    removes them all."""
+    require_compose()
+    project = Compose(tmp_path_factory.mktemp("compose") / "work")
+    port = project.ports["JUPYTER_PORT"]
+    try:
+        with socket.create_server(("127.0.0.1", port)):  # another program on the user's machine
+            result = project.run("up", "--detach", "--wait", check=False)
+        assert result.returncode != 0
+        assert f"127.0.0.1:{port}" in result.stderr and "address already in use" in result.stderr, result.stderr
+        running = sorted(c["Service"] for c in project.containers() if c["State"] == "running")
+        assert running == ["db", "scheduler", "worker"], running
+        project.run("down", "--timeout", "60")
+        assert project.containers() == []
     finally:
         project.remove()

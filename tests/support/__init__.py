@@ -5,6 +5,7 @@
 - prerequisites: require (skip locally, fail in CI), http_status
 - settings: Settings from a controlled environment (unit tests)
 - processes: role processes on loopback (process tier, benchmarks)
+- writer: AckedWriter, a database writer that counts what the server acknowledged
 - containers: containers through the Docker SDK, tracked and removed (image, cluster,
   reliability, desktop tiers)
 - apptainer: a container standing for an HPC node with Apptainer (SIF tier)

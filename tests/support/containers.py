@@ -80,24 +80,27 @@ class Containers:
         return container
 
     # ---------------------------------------------------------------- waiting
-    def wait_healthy(self, container, timeout: float = TIMEOUT) -> None:
+    def wait_healthy(self, container, timeout: float = TIMEOUT, details=None) -> None:
+        """`details`: what to show on failure, if not the container's logs (a role run by
+        docker exec writes elsewhere)."""
+        details = details or (lambda: self.logs_of(container))
+
         def healthy() -> bool:
             container.reload()
             state = container.attrs["State"]
             health = state.get("Health", {}).get("Status")
             if state["Status"] in ("exited", "dead") or health == "unhealthy":
-                pytest.fail(f"{container.name} is {state['Status']}/{health}:\n{self.logs_of(container)}",
-                            pytrace=False)
+                pytest.fail(f"{container.name} is {state['Status']}/{health}:\n{details()}", pytrace=False)
             return health == "healthy"
 
-        wait_until(healthy, timeout, f"{container.name} healthy", details=lambda: self.logs_of(container))
+        wait_until(healthy, timeout, f"{container.name} healthy", details=details)
 
-    def wait_health(self, container, status: str, timeout: float = TIMEOUT) -> None:
+    def wait_health(self, container, status: str, timeout: float = TIMEOUT, details=None) -> None:
         def reached() -> bool:
             container.reload()
             return container.attrs["State"].get("Health", {}).get("Status") == status
 
-        wait_until(reached, timeout, f"{container.name} {status}", details=lambda: self.logs_of(container))
+        wait_until(reached, timeout, f"{container.name} {status}", details=details or (lambda: self.logs_of(container)))
 
     def wait_log(self, container, pattern: str, timeout: float = TIMEOUT, count: int = 1) -> re.Match:
         """Wait until `pattern` occurs `count` times in the container's logs (which keep the
