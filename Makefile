@@ -142,7 +142,7 @@ bench-sif: install apptainer-image ## SIF build time and size, all-in-one ready 
 bench-hpc: install slurm-image ## sbatch -> every role ready on the emulated Slurm cluster, beside the reference's sleeps; needs `make sif`
 	$(BIN)/python bench/hpc.py
 
-bench-engine: install ## the database engine on MsPASS's access pattern: FerretDB patched, as released, mongod if present
+bench-engine: install ## the database engine on MsPASS's access pattern: FerretDB patched, with patches 01-05, as released, mongod if present
 	$(BIN)/python bench/engine.py
 
 bench-schedulers: install ## dask beside Spark: time to ready and a fixed small job, same cluster shape

@@ -1,14 +1,19 @@
 """The database engine on MsPASS's access pattern, side by side for every engine this machine
-can run: FerretDB v1.24.0 with the project's patches (what the image runs), the same FerretDB
-release as published (no patches), and mongod where it is installed.
+can run: FerretDB v1.24.0 with the project's patches (what the image runs), with patches
+01-05 only (what the image ran before 06-08, which made updates fast), the same FerretDB
+release as published (no patches), and mongod where it is installed. The FerretDB variants
+are built into a temporary directory by scripts/build/ferretdb/build-ferretdb.sh
+(FERRETDB_PATCHES; the Go caches make that quick).
 
 Stages, each a child process with a deadline against a fresh `mspass-role db`:
-  client       mspasspy.client.Client() (it creates the history text index)
-  save         save_data of N TimeSeries through GridFS, one after another
-  read         read_data of the same N, one after another
-  normalize    bulk_normalize of 1000 wf_miniseed documents with a channel matcher: one
-               update command of 1000 UpdateOne statements
-  dask read    read_distributed_data of the N on 2 dask worker processes (concurrent readers)
+  client            mspasspy.client.Client() (it creates the history text index)
+  save              save_data of N TimeSeries through GridFS, one after another
+  read              read_data of the same N, one after another
+  normalize         bulk_normalize of 1000 wf_miniseed documents with a channel matcher: one
+                    update command of 1000 UpdateOne statements
+  update 1000       one bulk_write of 1000 UpdateOne by _id (ObjectId) in a collection of 1000
+  update_many 4000  one update_many ($inc) of 4000 documents selected by an indexed field
+  dask read         read_distributed_data of the N on 2 dask worker processes (concurrent readers)
 A stage that fails or passes its deadline is reported so; nothing waits forever.
 
     python bench/engine.py [--n N] [--npts N] [--timeout SECONDS]
@@ -30,7 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import REPO, environment, start_role, stop, wait_ready  # noqa: E402
 
-STAGES = ("client", "save", "read", "normalize", "dask read")
+STAGES = ("client", "save", "read", "normalize", "update 1000", "update_many 4000", "dask read")
+#: documents each stage must have done (default: the N TimeSeries)
+EXPECTED = {"client": 1, "normalize": 1000, "update 1000": 1000, "update_many 4000": 4000}
+#: the FerretDB variants: name, FERRETDB_PATCHES (build-ferretdb.sh)
+FERRETDB_VARIANTS = (("FerretDB, patched", "all"), ("FerretDB, patches 01-05", "..05"),
+                     ("FerretDB, as released", "none"))
 
 
 # ---------------------------------------------------------------------- stages (child process)
@@ -94,6 +104,23 @@ def stage_work(stage: str, port: str, n: int, npts: int) -> dict:
         start = time.monotonic()
         counts = bulk_normalize(db, matcher_list=[MiniseedMatcher(db)])
         return {"done": counts[1], "seconds": time.monotonic() - start}
+    if stage in ("update 1000", "update_many 4000"):
+        import pymongo  # plain collections: mspasspy's Database[name] is not one
+
+        coll = pymongo.MongoClient(f"127.0.0.1:{port}")["bench"][stage.replace(" ", "_")]
+    if stage == "update 1000":
+        coll.drop()
+        ids = coll.insert_many([{"sta": f"S{i:04d}", "n": 0} for i in range(1000)]).inserted_ids
+        start = time.monotonic()
+        result = coll.bulk_write([pymongo.UpdateOne({"_id": i}, {"$set": {"n": 1}}) for i in ids])
+        return {"done": result.modified_count, "seconds": time.monotonic() - start}
+    if stage == "update_many 4000":
+        coll.drop()
+        coll.create_index("data_tag")
+        coll.insert_many([{"sta": f"S{i:04d}", "data_tag": "bench", "n": 0} for i in range(4000)])
+        start = time.monotonic()
+        result = coll.update_many({"data_tag": "bench"}, {"$inc": {"n": 1}})
+        return {"done": result.modified_count, "seconds": time.monotonic() - start}
     if stage == "dask read":
         from dask.distributed import Client as DaskClient, LocalCluster
         from mspasspy.io.distributed import read_distributed_data
@@ -111,18 +138,19 @@ def stage_work(stage: str, port: str, n: int, npts: int) -> dict:
 def engines(tmp: Path) -> list[tuple[str, dict[str, str]]]:
     """(name, environment) for each engine this machine can run."""
     found = []
-    patched = REPO / ".build" / "bin" / "ferretdb"
-    if patched.is_file():
-        found.append(("FerretDB, patched", {"PATH": f"{patched.parent}:{os.environ['PATH']}",
+    if shutil.which("go"):
+        for name, patches in FERRETDB_VARIANTS:
+            where = tmp / f"ferretdb-{patches.strip('.')}"
+            build = subprocess.run([str(REPO / "scripts" / "build" / "ferretdb" / "build-ferretdb.sh"), str(where / "ferretdb")],
+                                   env={**os.environ, "FERRETDB_PATCHES": patches}, capture_output=True, text=True)
+            if build.returncode == 0:
+                found.append((name, {"PATH": f"{where}:{os.environ['PATH']}", "MSPASS_DB_ENGINE": "ferretdb"}))
+            else:
+                print(f"({name} not built: {build.stderr.strip()[-300:]})")
+    elif (REPO / ".build" / "bin" / "ferretdb").is_file():  # the image's, without the others
+        print("(no 'go' on PATH: only the installed FerretDB, .build/bin/ferretdb)")
+        found.append(("FerretDB, patched", {"PATH": f"{REPO / '.build' / 'bin'}:{os.environ['PATH']}",
                                             "MSPASS_DB_ENGINE": "ferretdb"}))
-        plain = tmp / "ferretdb-as-released"
-        build = subprocess.run([str(REPO / "scripts" / "build" / "ferretdb" / "build-ferretdb.sh"), str(plain / "ferretdb")],
-                               env={**os.environ, "FERRETDB_PATCHES": "none"}, capture_output=True, text=True)
-        if build.returncode == 0:
-            found.append(("FerretDB, as released", {"PATH": f"{plain}:{os.environ['PATH']}",
-                                                    "MSPASS_DB_ENGINE": "ferretdb"}))
-        else:
-            print(f"(FerretDB as released not built: {build.stderr.strip()[-300:]})")
     if shutil.which("mongod"):
         found.append(("mongod", {"MSPASS_DB_ENGINE": "mongodb"}))
     return found
@@ -149,7 +177,7 @@ def measure(engine_env: dict[str, str], tmp: Path, opts) -> dict[str, tuple[str,
                 cells[stage] = (f"fails: {last.split(':')[0].split('.')[-1]}", None)  # the exception's name
                 continue
             result = json.loads(child.stdout.strip().splitlines()[-1])
-            expected = {"client": 1, "normalize": 1000}.get(stage, opts.n)
+            expected = EXPECTED.get(stage, opts.n)
             seconds = result["seconds"]
             if result["done"] != expected:
                 cells[stage] = (f"wrong: {result['done']} of {expected}", None)
@@ -180,7 +208,7 @@ def main() -> int:
             print(f"{name}: " + "; ".join(f"{s} {v[0]}" for s, v in results[name].items()), flush=True)
     print(f"\nengines on MsPASS's access pattern ({opts.n} TimeSeries x {opts.npts} samples; seconds of each stage, imports excluded)")
     names = list(results)
-    print(f"  {'stage':<12}" + "".join(f"{n:>36}" for n in names))
+    print(f"  {'stage':<18}" + "".join(f"{n:>36}" for n in names))
     for stage in STAGES:
         base = results[names[0]][stage][1]
         row = []
@@ -189,7 +217,7 @@ def main() -> int:
             if n != names[0] and base and seconds:
                 text += f" {seconds / base:.2f}x"  # beside the first engine
             row.append(f" {text:>35}")
-        print(f"  {stage:<12}" + "".join(row))
+        print(f"  {stage:<18}" + "".join(row))
     return 0
 
 

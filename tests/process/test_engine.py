@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pymongo
 import pytest
 from bson import ObjectId
+from pymongo.errors import BulkWriteError
 
 from tests.support.prerequisites import require
 from tests.support.processes import Roles
@@ -163,6 +165,106 @@ def test_bulk_write_of_more_update_one_than_pooled_connections_completes(db):
         print(f"250 UpdateOne (ordered={ordered}): {time.monotonic() - start:.2f} s")
         assert result.matched_count == 250
     assert wf.count_documents({"n": 1}) == 250 and wf.count_documents({"ordered": False}) == 250
+
+
+def _bulk_with_errors(db):
+    """A collection with a unique index, and one update command whose statements 1, 3 and 4 fail."""
+    coll = db["wf_miniseed"]
+    coll.create_index("k", unique=True)
+    coll.insert_many([{"_id": i, "k": i, "n": 0} for i in range(1, 5)] + [{"_id": 5, "s": "text"}])
+    return coll, [
+        pymongo.UpdateOne({"_id": 1}, {"$set": {"n": 1}}),
+        pymongo.UpdateOne({"_id": 2}, {"$set": {"k": 1}}),  # duplicate key: k 1 is _id 1's
+        pymongo.UpdateOne({"_id": 6}, {"$set": {"k": 6}}, upsert=True),
+        pymongo.UpdateOne({"_id": 5}, {"$inc": {"s": 1}}),  # $inc of a string
+        pymongo.UpdateOne({"_id": 7}, {"$set": {"k": 3}}, upsert=True),  # the upsert collides on k
+        pymongo.UpdateMany({"n": 0}, {"$inc": {"n": 10}}),
+        pymongo.UpdateOne({"_id": 3}, {"$set": {"t": "x"}}),
+    ]
+
+
+def _write_errors(error: BulkWriteError) -> list[tuple[int, int]]:
+    return [(e["index"], e["code"]) for e in error.details["writeErrors"]]
+
+
+def test_bulk_write_ordered_stops_at_the_first_error_and_keeps_the_statements_before(db):
+    coll, ops = _bulk_with_errors(db)
+    with pytest.raises(BulkWriteError) as caught:
+        coll.bulk_write(ops, ordered=True)
+    details = caught.value.details
+    assert (details["nMatched"], details["nModified"], details["nUpserted"], details["upserted"]) == (1, 1, 0, [])
+    assert _write_errors(caught.value) == [(1, 11000)]
+    assert list(coll.find().sort("_id", 1)) == [
+        {"_id": 1, "k": 1, "n": 1}, {"_id": 2, "k": 2, "n": 0}, {"_id": 3, "k": 3, "n": 0},
+        {"_id": 4, "k": 4, "n": 0}, {"_id": 5, "s": "text"}]
+
+
+def test_bulk_write_unordered_goes_past_errors_and_reports_each_with_its_index(db):
+    coll, ops = _bulk_with_errors(db)
+    with pytest.raises(BulkWriteError) as caught:
+        coll.bulk_write(ops, ordered=False)
+    details = caught.value.details
+    assert (details["nMatched"], details["nModified"], details["nUpserted"]) == (5, 5, 1)
+    assert [(u["index"], u["_id"]) for u in details["upserted"]] == [(2, 6)]
+    assert _write_errors(caught.value) == [(1, 11000), (3, 14), (4, 11000)]
+    assert list(coll.find().sort("_id", 1)) == [
+        {"_id": 1, "k": 1, "n": 1}, {"_id": 2, "k": 2, "n": 10}, {"_id": 3, "k": 3, "n": 10, "t": "x"},
+        {"_id": 4, "k": 4, "n": 10}, {"_id": 5, "s": "text"}, {"_id": 6, "k": 6}]
+
+
+def test_bulk_write_statements_see_the_ones_before_them(db):
+    """One update command: each statement reads what the earlier ones wrote (the same
+    document three times, an upserted document, a multi update after single ones)."""
+    coll = db["wf_miniseed"]
+    coll.insert_many([{"_id": i, "n": 0} for i in range(1, 4)])
+    result = coll.bulk_write([pymongo.UpdateOne({"_id": 1}, {"$inc": {"n": 1}})] * 3 + [
+        pymongo.UpdateOne({"_id": 9}, {"$set": {"n": 5}}, upsert=True),
+        pymongo.UpdateOne({"_id": 9}, {"$inc": {"n": 1}}),
+        pymongo.UpdateOne({"_id": 2}, {"$set": {"t": "x"}}),
+        pymongo.UpdateMany({"t": "x"}, {"$inc": {"n": 10}}),
+        pymongo.UpdateOne({"_id": 2, "n": 10}, {"$set": {"t": "y"}})])
+    assert (result.matched_count, result.modified_count, result.upserted_ids) == (7, 7, {3: 9})
+    assert list(coll.find().sort("_id", 1)) == [
+        {"_id": 1, "n": 3}, {"_id": 2, "n": 10, "t": "y"}, {"_id": 3, "n": 0}, {"_id": 9, "n": 6}]
+
+
+def test_update_many_over_4000_documents(db):
+    """update_many of thousands of documents (MsPASS updates whole wf collections), here
+    also on the indexed field that selects them."""
+    coll = db["wf_TimeSeries"]
+    coll.create_index("data_tag")
+    coll.insert_many([{"i": i, "data_tag": "raw", "n": 0} for i in range(4000)])
+    start = time.monotonic()
+    result = coll.update_many({"data_tag": "raw"}, {"$inc": {"n": 1}, "$set": {"data_tag": "cooked"}})
+    print(f"update_many of 4000 documents: {time.monotonic() - start:.2f} s")
+    assert (result.matched_count, result.modified_count) == (4000, 4000)
+    start = time.monotonic()
+    result = coll.update_many({"i": {"$gte": 1000, "$lt": 3000}}, {"$inc": {"n": 1}})
+    print(f"update_many of 2000 of 4000 documents by a range: {time.monotonic() - start:.2f} s")
+    assert (result.matched_count, result.modified_count) == (2000, 2000)
+    assert coll.count_documents({"data_tag": "cooked"}) == 4000
+    assert coll.count_documents({"n": 1}) == 2000 and coll.count_documents({"n": 2}) == 2000
+    assert {d["i"] for d in coll.find({"n": 2}, {"i": 1})} == set(range(1000, 3000))
+
+
+def test_concurrent_update_commands_lose_no_update(db, server):
+    """Four clients at once, each one update command over the same 1000 documents (ordered,
+    unordered UpdateOne and update_many): every document gets every increment."""
+    coll = db["wf_miniseed"]
+    ids = coll.insert_many([{"n": 0} for _ in range(1000)]).inserted_ids
+    url = f"mongodb://127.0.0.1:{server.env['MONGODB_PORT']}/"
+
+    def update(kind: str) -> int:
+        with pymongo.MongoClient(url, socketTimeoutMS=ANSWER_WITHIN * 1000) as other:
+            c = other[db.name][coll.name]
+            if kind == "many":
+                return c.update_many({}, {"$inc": {"n": 1}}).modified_count
+            ops = [pymongo.UpdateOne({"_id": i}, {"$inc": {"n": 1}}) for i in ids]
+            return c.bulk_write(ops, ordered=kind == "ordered").modified_count
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(update, ["ordered", "unordered", "many", "many"])) == [1000] * 4
+    assert coll.distinct("n") == [4]
 
 
 def test_mspass_bulk_normalize_on_1000_documents(db, channels):

@@ -6,7 +6,8 @@
 #
 #   scripts/build/ferretdb/build-ferretdb.sh [OUTPUT]     default OUTPUT: .build/bin/ferretdb
 #
-# FERRETDB_PATCHES=none builds the release without the patches.
+# FERRETDB_PATCHES selects the patches: all (the default), none (the release as published),
+# or ..NN (01 to NN: what the image ran before the later ones).
 # Idempotent: does nothing when OUTPUT already reports the pinned version and patch set.
 # Cached: the Go module and build caches make a rebuild fast. Cross-compiles with
 # GOOS/GOARCH (pure Go). Needs go >= 1.22 and patch.
@@ -25,8 +26,22 @@ case $out in /*) ;; *) out="$PWD/$out" ;; esac # the build itself runs in anothe
 say() { echo "build-ferretdb: $*"; }
 
 patches=("$here/patches/$FERRETDB_VERSION"/*.patch)
-# FERRETDB_PATCHES=none: the release as published (bench/engine.py compares the two)
-if [ ! -f "${patches[0]}" ] || [ "${FERRETDB_PATCHES:-}" = none ]; then patches=(); fi
+if [ ! -f "${patches[0]}" ]; then patches=(); fi
+# a selection (bench/engine.py compares them): none, or ..NN (the patches numbered up to NN)
+selection="${FERRETDB_PATCHES:-all}"
+case $selection in
+all) ;;
+none) patches=() ;;
+..[0-9][0-9])
+    wanted=()
+    for p in "${patches[@]}"; do
+        n=$(basename "$p")
+        [[ ${n:0:2} > ${selection:2} ]] || wanted+=("$p")
+    done
+    patches=("${wanted[@]}")
+    ;;
+*) say "ERROR: FERRETDB_PATCHES='$selection'; valid: all, none or ..NN (the patches up to NN)" >&2; exit 2 ;;
+esac
 # the binary names its patch set (`ferretdb --version`: package), so a changed patch rebuilds
 package="mspass"
 if ((${#patches[@]})); then
