@@ -105,7 +105,7 @@ test-cluster: install ## tier 4: role containers on a docker network (db, schedu
 test-sharding: install ## sharded MongoDB: dbmanager + 2 shards + frontend, restart with every host changed; needs `make build MSPASS_DB_ENGINE=mongodb` (fails with a FerretDB image)
 	MSPASS_IMAGE=$(IMAGE):$(TAG) $(BIN)/python -m pytest tests/sharding $(PYTEST_ARGS)
 
-test-reliability: install ## kills, a large tmp database stopped, full disk, frozen services, container-only bad settings; needs `make build`
+test-reliability: install ## kills, tmp databases (mount points, kill then start, full disk, small /tmp), frozen services, health under dask load, bad settings; needs `make build`
 	MSPASS_IMAGE=$(IMAGE):$(TAG) $(BIN)/python -m pytest tests/reliability $(PYTEST_ARGS)
 
 test-sif: install ## the SIF under Apptainer as a non-root user (all-in-one, roles on one node, bad dirs); needs `make sif`
