@@ -222,7 +222,6 @@ class Supervisor:
     # ----------------------------------------------------------------- main
     def run(self) -> int:
         previous = self._install_handlers()
-        saved = False
         try:
             self._check_limits()
             if not self.plan.attached:  # at once, so a slow start is not silence
@@ -358,12 +357,8 @@ class Supervisor:
         since = time.monotonic()
         if self._abort_reason() is not None:
             return _ABORTED
-        if service.before_start:
-            try:
-                self._note(service.before_start())
-            except Exception as err:  # noqa: BLE001 - e.g. no room in /tmp for a tmp database
-                self.say(f"ERROR: {service.name} cannot start: {err}")
-                return 1
+        if service.before_start:  # one that raises (no room in /tmp for a tmp database) fails the start
+            self._note(service.before_start())
         log = None
         if service.log is not None:  # rotated, so a service that runs for months cannot fill the disk
             log = ServiceLog(service.log)

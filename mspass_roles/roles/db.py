@@ -176,8 +176,8 @@ def stored_service(s: Settings, name: str, persistent: Path, argv: Callable[[Pat
             report = copier.copy(running=True)
         except Exception as err:  # noqa: BLE001 - any failure: say what stands, keep trying
             raise RuntimeError(f"cannot copy the running database to {persistent} ({err}); it keeps its last "
-                             f"complete copy{copied_at(copier.last_copy)}, and a crash now would lose what was "
-                             "written since") from None
+                               f"complete copy{copied_at(copier.last_copy)}, and a crash now would lose what was "
+                               "written since") from None
         return f"copied the running database to {persistent}: {report}" if report.copied else None
 
     def copy_back() -> str:  # runs only after the server has stopped
@@ -185,7 +185,7 @@ def stored_service(s: Settings, name: str, persistent: Path, argv: Callable[[Pat
             report = copier.finish()
         except Exception as err:  # noqa: BLE001 - any failure: say where the data is
             raise RuntimeError(f"cannot copy the database to {persistent} ({err}); it stays in {path}, which the "
-                             f"next start on node {s.node_name} keeps and copies, once {persistent} has room") \
+                               f"next start on node {s.node_name} keeps and copies, once {persistent} has room") \
                 from None
         return f"copied the database to {persistent}: {report}"
 
