@@ -259,14 +259,14 @@ def listening_ports(role: str, scheduler: str) -> list[str]:
     and dashboard, Spark's master and UIs, Jupyter, Spark's driver); the config server's
     port of a dbmanager (MONGODB_PORT + 1) and dask workers' ports are not fixed."""
     names: list[str] = []
-    if role in ("all", "db", "dbmanager", "shard"):
+    if role in DB_ROLES:
         names.append("MONGODB_PORT")
     if role in ("all", "scheduler"):
         names += {"dask": ["DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT"],
                   "spark": ["SPARK_MASTER_PORT", "SPARK_MASTER_WEBUI_PORT"]}.get(scheduler, [])
-    if role in ("all", "worker") and scheduler == "spark":
+    if role in WORKER_ROLES and scheduler == "spark":
         names.append("SPARK_WORKER_WEBUI_PORT")
-    if role in ("all", "frontend"):
+    if role in FRONTEND_ROLES:
         names.append("JUPYTER_PORT")
         if scheduler == "spark":
             names += ["MSPASS_SPARK_DRIVER_PORT", "MSPASS_SPARK_BLOCKMANAGER_PORT"]
