@@ -26,6 +26,9 @@ class Service:
     #: output file; None inherits our stdout (batch runs print where the user looks)
     log: Path | None = None
     stop_signal: int = signal.SIGTERM
+    #: asks the service to stop, in place of stop_signal: for a process that would pass the
+    #: signal on as something harsher (srun turns SIGTERM into SIGKILL for its tasks)
+    stop: Callable[[], None] | None = None
     stop_timeout: float = 10.0
     #: the role's main process: when it exits the role ends with its exit code
     main: bool = False
@@ -58,6 +61,8 @@ class Plan:
     services: list[Service]
     #: set when this plan runs a batch file against services already running here
     attached: bool = False
+    #: called once every service is ready (what it returns is logged), e.g. a launcher's job file
+    on_ready: Callable[[], str | None] | None = None
 
     def names(self) -> list[str]:
         return [s.name for s in self.services]

@@ -311,6 +311,8 @@ class Supervisor:
             self.say(f"ready: {', '.join(self.plan.names())} ({self._elapsed(self.t0)})")
         self.checked_at = time.time()  # each one has just answered its probe
         self._write_state(ready=True)
+        if self.plan.on_ready:
+            self._note(self.plan.on_ready())
         return None
 
     def _in_main_thread(self, call: Callable[[], T]) -> T:
@@ -554,7 +556,11 @@ class Supervisor:
             _signal_group(proc.pid, signal.SIGKILL)  # leftovers of a dead leader (e.g. nanny's workers)
             return
         since = time.monotonic()
-        _signal_group(proc.pid, service.stop_signal)
+        try:
+            service.stop() if service.stop else _signal_group(proc.pid, service.stop_signal)
+        except Exception as err:  # noqa: BLE001 - it can still be signalled
+            self.say(f"WARNING: cannot ask {service.name} to stop ({err}): sending {service.stop_signal}")
+            _signal_group(proc.pid, service.stop_signal)
         try:
             proc.wait(service.stop_timeout)
         except subprocess.TimeoutExpired:
