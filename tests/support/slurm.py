@@ -6,6 +6,12 @@ host directory mounted at /shared in every container as the cluster's file syste
 one munge key and one slurm.conf into every container, starts munged and the Slurm daemons,
 and waits until `sinfo` shows every node idle. `stop()` removes everything it created.
 
+Like on a real cluster, `ctl` doubles as the login node: every container runs sshd with host
+keys made at start, user mspass has one key pair per cluster (authorized in every container),
+and every container knows every other's host keys, so `ssh c1`, `ssh -J ctl c2` and -L/-R
+forwards work without prompts. Bullseye's Python 3.9 is at PY39_BIN/python3 (put that first
+on PATH, as `module load python3/3.9.2` would); `python3` stays sid's.
+
     with SlurmCluster(docker.from_env(), binds={"/path/to/build": "/sif"}) as cluster:
         job = cluster.sbatch("/shared/job.sh")
         state, exit_code = cluster.wait_job(job, timeout=60)
@@ -35,6 +41,8 @@ IMAGE = os.environ.get("SLURM_IMAGE", "mspass-slurm:sid")
 LABEL = "io.mspass.test"
 CONTROLLER = "ctl"
 LOG_DIR = "/var/log/slurm"
+USER_UID, USER_HOME = 1000, "/home/mspass"  # user mspass (made in the image): jobs, ssh
+PY39_BIN = "/opt/python3.9/bin"  # links to bullseye's python3.9 (slurm.Dockerfile)
 # states after which a job no longer changes (scontrol's JobState)
 FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
                 "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
@@ -91,6 +99,18 @@ NodeName={nodes} CPUs={cpus} RealMemory={memory} State=UNKNOWN
 PartitionName=main Nodes=ALL Default=YES MaxTime=UNLIMITED State=UP
 """
 CGROUP_CONF = "CgroupPlugin=disabled\n"
+# ssh inside the cluster never prompts: every container's host keys are in
+# /etc/ssh/ssh_known_hosts (its own also as localhost in ssh_known_hosts2), any other name (an
+# address) is accepted on first use, and BatchMode makes a failing authentication an error
+# instead of a password prompt. AddressFamily inet: docker gives the containers no ::1, so a
+# forward from `localhost` would also try [::1] and print "Cannot assign requested address".
+SSH_CONFIG = """\
+# written by tests/support/slurm.py
+Host *
+    StrictHostKeyChecking accept-new
+    BatchMode yes
+    AddressFamily inet
+"""
 
 
 class SlurmError(RuntimeError):
@@ -138,14 +158,30 @@ class SlurmCluster:
         key = secrets.token_bytes(1024)  # one munge key for the whole cluster
         conf = SLURM_CONF.format(controller=CONTROLLER, log_dir=LOG_DIR, nodes=",".join(self.node_names),
                                  cpus=self.cpus, memory=self.memory_mb)
+        private, public = self._user_key()
+        ssh_dir = f"{USER_HOME}/.ssh"
+        files = {"/etc/munge/munge.key": (key, 0o400, 0),
+                 "/etc/slurm/slurm.conf": (conf.encode(), 0o644, 0),
+                 "/etc/slurm/cgroup.conf": (CGROUP_CONF.encode(), 0o644, 0),
+                 ssh_dir: (None, 0o700, USER_UID),
+                 f"{ssh_dir}/id_ed25519": (private, 0o600, USER_UID),
+                 f"{ssh_dir}/id_ed25519.pub": (public, 0o644, USER_UID),
+                 f"{ssh_dir}/authorized_keys": (public, 0o600, USER_UID)}
+        host_keys: dict[str, list[str]] = {}
         for name in self.names:
-            self._put(name, "/etc/munge/munge.key", key, 0o400)
-            self._put(name, "/etc/slurm/slurm.conf", conf.encode(), 0o644)
-            self._put(name, "/etc/slurm/cgroup.conf", CGROUP_CONF.encode(), 0o644)
+            self._put(name, files)
             self._root(name, "chown munge:munge /etc/munge/munge.key"
                              " && chmod 666 /dev/fuse"  # FUSE for Apptainer as uid 1000
                              f" && install -o munge -g munge -m 600 /dev/null {LOG_DIR}/munged.log"
                              f" && runuser -u munge -- munged --force --log-file={LOG_DIR}/munged.log")
+            host_keys[name] = self._start_sshd(name)
+        known_hosts = "".join(f"{name},{self.containers[name].name} {key}\n"
+                              for name, keys in host_keys.items() for key in keys).encode()
+        for name in self.names:
+            own = "".join(f"localhost,127.0.0.1,::1 {key}\n" for key in host_keys[name]).encode()
+            self._put(name, {"/etc/ssh/ssh_known_hosts": (known_hosts, 0o644, 0),
+                             "/etc/ssh/ssh_known_hosts2": (own, 0o644, 0),
+                             "/etc/ssh/ssh_config.d/50-mspass-test.conf": (SSH_CONFIG.encode(), 0o644, 0)})
         # slurmctld first, so that the nodes register at once instead of retrying. (munged.log
         # gets one "Unauthorized credential for client UID=0" as each Slurm daemon starts:
         # expected, nothing fails.)
@@ -196,14 +232,41 @@ class SlurmCluster:
         container.start()
         return container
 
-    def _put(self, name: str, path: str, data: bytes, mode: int) -> None:
+    def _user_key(self) -> tuple[bytes, bytes]:
+        """One ssh key pair of user mspass for the whole cluster, (private, public): made at
+        run time (in ctl, which has ssh-keygen), as no image may carry a key."""
+        end = "-----END OPENSSH PRIVATE KEY-----\n"
+        out = self._root(CONTROLLER, 'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -C mspass@mspass-test'
+                                     ' -f "$d/key" && cat "$d/key" "$d/key.pub"; rm -rf "$d"')
+        private, found, public = out.partition(end)
+        if not found or not public.startswith("ssh-ed25519 "):
+            raise SlurmError(f"ssh-keygen in {CONTROLLER} wrote no key pair:\n{out}")
+        return (private + end).encode(), public.encode()
+
+    def _start_sshd(self, name: str) -> list[str]:
+        """Host keys and sshd in one container; its public host keys ("TYPE KEY" lines, for
+        known_hosts)."""
+        # sshd logs to LOG_DIR, so that logs() shows it
+        out = self._root(name, "ssh-keygen -A >/dev/null && mkdir -p /run/sshd"
+                               f" && /usr/sbin/sshd -E {LOG_DIR}/sshd.log && cat /etc/ssh/ssh_host_*_key.pub")
+        return [" ".join(line.split()[:2]) for line in out.splitlines() if line.strip()]
+
+    def _put(self, name: str, files: dict[str, tuple[bytes | None, int, int]]) -> None:
+        """Write files in one archive (one API call: each costs ~50 ms): absolute path ->
+        (content, mode, uid = gid); content None makes a directory, listed before its files."""
         archive = io.BytesIO()
         with tarfile.open(fileobj=archive, mode="w") as tar:
-            info = tarfile.TarInfo(os.path.basename(path))
-            info.size, info.mode = len(data), mode
-            tar.addfile(info, io.BytesIO(data))
-        if not self.containers[name].put_archive(os.path.dirname(path), archive.getvalue()):
-            raise SlurmError(f"cannot write {path} in {name}")
+            for path, (data, mode, owner) in files.items():
+                info = tarfile.TarInfo(path.lstrip("/"))
+                info.mode, info.uid, info.gid = mode, owner, owner
+                if data is None:
+                    info.type = tarfile.DIRTYPE
+                    tar.addfile(info)
+                else:
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+        if not self.containers[name].put_archive("/", archive.getvalue()):
+            raise SlurmError(f"cannot write {', '.join(files)} in {name}")
 
     def _root(self, name: str, script: str) -> str:
         code, out = self.exec(name, script, user="root")
@@ -240,11 +303,13 @@ class SlurmCluster:
         return result.exit_code, result.output.decode(errors="replace")
 
     def sbatch(self, script: str, *args: str, options: list[str] | tuple[str, ...] = (), user: str = "mspass",
-               workdir: str = "/shared") -> int:
+               workdir: str = "/shared", env: dict[str, str] | None = None) -> int:
         """Submit a batch script (a path the controller sees, e.g. under /shared) with its
-        arguments `args`, as `user`; `options` go to sbatch (e.g. ["--nodes=2"]). Its job id."""
+        arguments `args`, as `user`; `options` go to sbatch (e.g. ["--nodes=2"]); `env` is the
+        submitting shell's, which the job inherits (`VAR=... sbatch`). Its job id. (Not
+        `--export=ALL,VAR=...`: with it, slurmd here dies with "clone: Operation not permitted".)"""
         argv = ["sbatch", "--parsable", *options, script, *args]
-        code, out = self.exec(CONTROLLER, argv, user=user, workdir=workdir)
+        code, out = self.exec(CONTROLLER, argv, user=user, workdir=workdir, env=env)
         match = re.match(r"\s*(\d+)", out)
         if code != 0 or not match:
             raise SlurmError(f"{shlex.join(argv)} exited {code}:\n{out}")
@@ -284,7 +349,7 @@ class SlurmCluster:
             raise SlurmError(f"scancel {job_id} exited {code}:\n{out}")
 
     def logs(self, lines: int = 100) -> str:
-        """The last `lines` of every daemon log (munged, slurmctld, slurmd) of every
+        """The last `lines` of every daemon log (munged, slurmctld, slurmd, sshd) of every
         container, for failure reports."""
         parts = []
         for name, container in self.containers.items():
