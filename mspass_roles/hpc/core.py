@@ -1,93 +1,66 @@
-"""`mspass-hpc`: a MsPASS virtual cluster on the nodes of a Slurm job.
+"""The launcher's core: a layout of roles on a job's nodes, the steps that run them, and the
+job file. Batch-system specifics come from a batch-system object (slurm.py); how the user
+reaches the job's web pages comes from access.py.
 
-Run from a job script (scripts/template/run_mspass.sh) on the job's first node, with the
-host's python3 (>= 3.10, standard library only). It reads the allocation, assigns roles
-to nodes from a small layout, starts one container per role per node with `srun` and
-Apptainer/Singularity, writes the connection info to the work dir, waits until every
-role answers, runs the notebook (or Jupyter), and stops everything, the database last,
-when the notebook ends or the job is signalled (scancel, or `#SBATCH --signal` before
-walltime). `--dry-run` prints the exact commands instead.
+Everything here and everything it imports runs on Python 3.9's standard library: HPC nodes
+often have nothing newer (tests/unit/test_hpc_python39.py checks it).
 """
 
 from __future__ import annotations
 
-import argparse
+import functools
 import json
 import os
 import re
-import shlex
 import shutil
 import socket
-import sys
-import urllib.parse
+import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from . import credentials
-from .mongo_admin import CONFIG_PORT_OFFSET, CONFIG_REPLICA_SET
-from .plan import Plan, Service
-from .probes import RoleStateProbe
-from .settings import DEFAULT_PORTS
-from .supervisor import Options, Supervisor
+from .. import credentials
+from ..mongo_admin import CONFIG_PORT_OFFSET, CONFIG_REPLICA_SET
+from ..plan import Plan, Service
+from ..probes import RoleStateProbe
+from ..settings import DEFAULT_PORTS
+from ..supervisor import Options, Supervisor
+from . import access
+from .errors import HpcError
 
-PROG = "mspass-hpc"
 SCHEDULERS = ("dask", "spark")
+#: which roles a launcher process runs: all of them, the services only (db, scheduler,
+#: workers: HPCClusterLauncher.launch), or the frontend only, against running services
+PARTS = ("all", "services", "frontend")
 #: variables of the contract a role container receives from this job's environment
 FORWARDED = re.compile(r"^(MSPASS_|MONGODB_PORT$|DASK_|SPARK_|JUPYTER_PORT$|MONGO_INITDB_ROOT_)")
-#: variables of the job script itself, meaningless inside a container
+#: variables of the job script itself, meaningless inside a container. MSPASS_HOME is the
+#: checkout on the cluster in MsPASS's guide (mspass_setup.sh), the schema's directory in the
+#: image: the containers get it empty, so that each uses its own mspasspy's
 HOST_SIDE = {"MSPASS_CONTAINER", "MSPASS_RUNSCRIPT", "MSPASS_HPC_ARGS", "MSPASS_CONTAINER_RUNTIME", "MSPASS_PYTHON",
-             "MSPASS_LAUNCHER_EXTRA"}
+             "MSPASS_LAUNCHER_EXTRA", "MSPASS_HOME"}
 STOP_GRACE = 90.0  # seconds for srun steps to end after SIGTERM; the database needs its time
 
 
-class HpcError(Exception):
-    def __init__(self, message: str, code: int = 2):
-        super().__init__(message)
-        self.code = code
-
-
-# ---------------------------------------------------------------------- hostlists
-def expand_hostlist(text: str) -> list[str]:
-    """Slurm's compact host lists: 'c[001-003,010],gpu1' -> c001 c002 c003 c010 gpu1."""
-    hosts: list[str] = []
-    for item in _split_top_level(text.strip()):
-        match = re.fullmatch(r"([^\[\]]*)\[([^\[\]]+)\](.*)", item)
-        if not match:
-            if not re.fullmatch(r"[A-Za-z0-9._-]+", item):
-                raise HpcError(f"cannot read host list {text!r} at {item!r}")
-            hosts.append(item)
-            continue
-        prefix, ranges, rest = match.groups()
-        for part in ranges.split(","):
-            lo, _, hi = part.partition("-")
-            if not lo.isdigit() or (hi and not hi.isdigit()):
-                raise HpcError(f"cannot read host list {text!r} at {part!r}")
-            width = len(lo)
-            for n in range(int(lo), int(hi or lo) + 1):
-                for tail in expand_hostlist(rest) if rest else [""]:
-                    hosts.append(f"{prefix}{n:0{width}d}{tail}")
-    return hosts
-
-
-def _split_top_level(text: str) -> list[str]:
-    """Split on commas outside brackets."""
-    items, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += {"[": 1, "]": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            items.append(text[start:i])
-            start = i + 1
-    items.append(text[start:])
-    return [i for i in items if i]
-
-
-# ---------------------------------------------------------------------- the plan
+# ---------------------------------------------------------------------- the layout
 @dataclass
 class Layout:
     scheduler: str = "dask"
-    primary: int = 0  # index of the node that runs scheduler, db and frontend
-    worker_on_primary: bool = False
-    workers_per_node: int = 1  # dask worker processes per worker node (--nworkers)
+    #: index of the node that runs the frontend (Jupyter, or the notebook), and by default
+    #: the scheduler and the database
+    primary: int = 0
+    #: index of the node of the scheduler, of the database; None: the primary node's
+    scheduler_node: int | None = None
+    db_node: int | None = None
+    #: dask worker processes on the primary node (0: none there)
+    primary_workers: int = 0
+    #: dask worker processes on every worker node (--nworkers)
+    workers_per_node: int = 1
+    #: threads of each worker process (--nthreads); 0: dask's default, the node's cores
+    #: shared among its processes
+    threads_per_worker: int = 0
+    #: indices of the worker nodes; empty: every node that runs none of the other roles
+    worker_nodes: tuple[int, ...] = ()
     ports: str = "auto"  # auto: per-job ports, so two jobs on one node do not collide
     all_in_one: bool = False  # role `all` on the primary node only
     #: a database login and dask over TLS (per-job certificates), the dashboard on loopback:
@@ -95,6 +68,44 @@ class Layout:
     secure: bool = True
     #: sharded MongoDB: dbmanager on the primary node, a shard on every worker node
     sharded: bool = False
+    #: how the user reaches Jupyter and the dashboard: forward (the user's ssh through the
+    #: login node) or reverse (the job's ssh to the login nodes)
+    tunnel: str = "forward"
+
+    def node(self, nodes: list[str], index: int | None, what: str) -> str:
+        index = self.primary if index is None else index
+        if not 0 <= index < len(nodes):
+            raise HpcError(f"{what}={index} but the job has {len(nodes)} node(s) (0 to {len(nodes) - 1})")
+        return nodes[index]
+
+    def placement(self, nodes: list[str]) -> dict[str, str]:
+        """The node of the frontend, the scheduler and the database."""
+        return {"frontend": self.node(nodes, self.primary, "primary"),
+                "scheduler": self.node(nodes, self.scheduler_node, "scheduler_node"),
+                "db": self.node(nodes, self.db_node, "db_node")}
+
+    def workers(self, nodes: list[str]) -> list[tuple[str, list[str], int]]:
+        """(step name, nodes, worker processes per node) of each group of worker nodes."""
+        for what, count in (("workers_per_node", self.workers_per_node), ("primary_workers", self.primary_workers),
+                            ("threads_per_worker", self.threads_per_worker)):
+            if count < 0:
+                raise HpcError(f"{what}={count}; valid: 0 or more")
+        placed = self.placement(nodes)
+        primary = placed["frontend"]
+        if self.worker_nodes:
+            others = [self.node(nodes, i, "worker_nodes") for i in self.worker_nodes]
+        else:
+            others = [n for n in nodes if n not in placed.values()]
+        others = [n for n in others if n != primary]
+        groups = []
+        if self.primary_workers:
+            groups.append(("worker-primary", [primary], self.primary_workers))
+        if others and self.workers_per_node:
+            groups.append(("worker", others, self.workers_per_node))
+        if not groups:
+            raise HpcError(f"no node is left for workers ({len(nodes)} node(s): the frontend, scheduler and database "
+                           "take them): ask for more nodes or set primary_workers (--primary-workers N)")
+        return groups
 
 
 @dataclass
@@ -104,11 +115,14 @@ class Launch:
     env: dict[str, str]  # settings for the role, passed as APPTAINERENV_/SINGULARITYENV_
     args: list[str] = field(default_factory=list)  # arguments of the entrypoint
     foreground: bool = False  # the frontend's batch run: its exit code is the job's
-    #: the step's name, where a role has one launch per node (shards); default: the role
+    #: the step's name, where a role has more than one launch (shards, workers); default: the role
     name: str = ""
+    #: how many nodes run this role in the whole job (its state files to wait for)
+    role_nodes: int = 0
 
     def __post_init__(self) -> None:
         self.name = self.name or self.role
+        self.role_nodes = self.role_nodes or len(self.nodes)
 
 
 def job_ports(job_id: str, mode: str, env: dict[str, str]) -> dict[str, str]:
@@ -188,12 +202,16 @@ def scheduler_port(layout: Layout, env: dict[str, str]) -> str:
 
 
 def plan(layout: Layout, nodes: list[str], env: dict[str, str], job_id: str,
-         notebook: str | None, notebook_args: list[str] | None = None) -> list[Launch]:
+         notebook: str | None, notebook_args: list[str] | None = None, part: str = "all") -> list[Launch]:
+    """The container launches of the job's roles, the database first and the frontend last
+    (they stop in the reverse order)."""
     if layout.scheduler not in SCHEDULERS:
         raise HpcError(f"scheduler={layout.scheduler!r}; valid: {', '.join(SCHEDULERS)}")
-    if not 0 <= layout.primary < len(nodes):
-        raise HpcError(f"primary={layout.primary} but the job has {len(nodes)} node(s)")
-    primary = nodes[layout.primary]  # nodes reach each other by the names Slurm uses
+    if part not in PARTS:
+        raise HpcError(f"part={part!r}; valid: {', '.join(PARTS)}")
+    if layout.tunnel not in access.TUNNELS:
+        raise HpcError(f"tunnel={layout.tunnel!r}; valid: {', '.join(access.TUNNELS)}")
+    placed = layout.placement(nodes)  # nodes reach each other by the names Slurm uses
     common = {k: v for k, v in env.items() if FORWARDED.match(k) and k not in HOST_SIDE}
     common.update(job_ports(job_id, layout.ports, env))
     # on the shared file system, where this launcher reads each role's state
@@ -204,32 +222,50 @@ def plan(layout: Layout, nodes: list[str], env: dict[str, str], job_id: str,
     if layout.all_in_one and layout.sharded:
         raise HpcError("--sharded and --all-in-one: a sharded database needs nodes of its own; choose one")
     if layout.all_in_one:
-        return [Launch("all", [primary], {**common, "MSPASS_ROLE": "all"}, batch, foreground=bool(notebook))]
+        if part != "all":
+            raise HpcError("the all-in-one layout runs as one container: it has no separate services to launch")
+        return [Launch("all", [placed["frontend"]], {**common, "MSPASS_ROLE": "all"}, batch,
+                       foreground=bool(notebook))]
 
-    addresses = {"MSPASS_DB_ADDRESS": f"{primary}:{common['MONGODB_PORT']}",
-                 "MSPASS_SCHEDULER_ADDRESS": f"{primary}:{scheduler_port(layout, common)}"}
-    workers = [n for n in nodes if n != primary or layout.worker_on_primary]
-    if not workers:
-        raise HpcError("no node is left for workers: ask for more nodes or set worker_on_primary")
-    database = [Launch("db", [primary], {**common, "MSPASS_ROLE": "db"})]
+    addresses = {"MSPASS_DB_ADDRESS": f"{placed['db']}:{common['MONGODB_PORT']}",
+                 "MSPASS_SCHEDULER_ADDRESS": f"{placed['scheduler']}:{scheduler_port(layout, common)}"}
+    groups = layout.workers(nodes)
+    database = [Launch("db", [placed["db"]], {**common, "MSPASS_ROLE": "db"})]
     if layout.sharded:
         if any(k.startswith("MONGO_INITDB_ROOT_") for k in env):
             raise HpcError("MONGO_INITDB_ROOT_* with --sharded: a sharded database has no login in this version "
                            "(its members would also need a shared key file); unset them, or drop --sharded")
-        # not beside mongos on the primary node: shards take the same port
-        shard_nodes = [n for n in nodes if n != primary]
-        database = sharded_database(primary, shard_nodes, nodes, common)
-    worker_env = {**common, "MSPASS_ROLE": "worker", **addresses}
-    if layout.workers_per_node > 1 and layout.scheduler == "dask":
-        worker_env["MSPASS_WORKER_ARG"] = f"{common.get('MSPASS_WORKER_ARG', '')} " \
-                                          f"--nworkers {layout.workers_per_node}".strip()
-    return [
-        *database,
-        Launch("scheduler", [primary], {**common, "MSPASS_ROLE": "scheduler"}),
-        Launch("worker", workers, worker_env),
-        Launch("frontend", [primary], {**common, "MSPASS_ROLE": "frontend", **addresses}, batch,
-               foreground=bool(notebook)),
-    ]
+        # not beside mongos on the database's node: shards take the same port
+        shard_nodes = [n for n in nodes if n != placed["db"]]
+        database = sharded_database(placed["db"], shard_nodes, nodes, common)
+    launches = [*database, Launch("scheduler", [placed["scheduler"]], {**common, "MSPASS_ROLE": "scheduler"})]
+    worker_nodes = sum(len(group_nodes) for _, group_nodes, _ in groups)
+    for name, group_nodes, processes in groups:
+        env_worker = {**common, "MSPASS_ROLE": "worker", **addresses}
+        env_worker["MSPASS_WORKER_ARG"] = worker_arg(layout, common.get("MSPASS_WORKER_ARG", ""), processes)
+        if not env_worker["MSPASS_WORKER_ARG"]:
+            del env_worker["MSPASS_WORKER_ARG"]
+        launches.append(Launch("worker", group_nodes, env_worker, name=name, role_nodes=worker_nodes))
+    frontend = Launch("frontend", [placed["frontend"]], {**common, "MSPASS_ROLE": "frontend", **addresses}, batch,
+                      foreground=bool(notebook))
+    if part == "frontend":
+        return [frontend]
+    return launches if part == "services" else [*launches, frontend]
+
+
+def worker_arg(layout: Layout, given: str, processes: int) -> str:
+    """MSPASS_WORKER_ARG of a worker node: the user's, then its processes and threads."""
+    words = [given] if given else []
+    if layout.scheduler == "spark":
+        if processes > 1 or layout.threads_per_worker:
+            raise HpcError("worker processes and threads are dask's: a Spark worker uses every core of its node; "
+                           "drop --workers-per-node, --primary-workers above 1 and --threads-per-worker")
+        return given
+    if processes > 1:
+        words.append(f"--nworkers {processes}")
+    if layout.threads_per_worker:
+        words.append(f"--nthreads {layout.threads_per_worker}")
+    return " ".join(words)
 
 
 def sharded_database(primary: str, shard_nodes: list[str], nodes: list[str], common: dict[str, str]) -> list[Launch]:
@@ -258,80 +294,130 @@ def run_dir(env: dict[str, str], job_id: str) -> Path:
     return job_work_dir(env) / f".mspass-job-{job_id}"
 
 
-def runtime_argv(launch: Launch, runtime: str, container: str) -> list[str]:
-    """srun places one task per node of the launch; --overlap lets steps share nodes."""
-    nodes = launch.nodes
-    return ["srun", f"--nodes={len(nodes)}", f"--ntasks={len(nodes)}", "--ntasks-per-node=1",
-            f"--nodelist={','.join(nodes)}", "--overlap", f"--job-name=mspass-{launch.role}",
-            runtime, "run", "--no-eval", container, *launch.args]
+# ---------------------------------------------------------------------- the steps
+def step_name(name: str) -> str:
+    """The job step's name: one per launch, so that one step can be stopped by name."""
+    return f"mspass-{name}"
 
 
-def runtime_env(launch: Launch, runtime: str) -> dict[str, str]:
-    prefix = "SINGULARITYENV_" if Path(runtime).name == "singularity" else "APPTAINERENV_"
-    return {prefix + k: v for k, v in launch.env.items()}
+@dataclass
+class Runtime:
+    """How a role's container runs on a node: `RUNTIME run [ARGS] SIF` as a step of the job."""
+
+    batch: object  # the batch system (slurm.Slurm)
+    command: str  # apptainer or singularity
+    container: str
+    args: list[str] = field(default_factory=list)  # e.g. --home DIR (HPCClusterLauncher's container_run_args)
+
+    def argv(self, launch: Launch) -> list[str]:
+        return [*self.batch.step(launch.nodes, step_name(launch.name)), self.command, "run", "--no-eval", *self.args,
+                self.container, *launch.args]
+
+    def stop(self, launch: Launch) -> Callable[[], None]:
+        return functools.partial(self._stop, launch, dict(os.environ))
+
+    def _stop(self, launch: Launch, env: dict[str, str]) -> None:
+        """SIGTERM to the role's own supervisor on each node (its pid from its state file), by
+        a step on that node: it stops its services as on any stop (the database cleanly, a tmp
+        database copied back). Not a signal through Slurm to the whole step: that reaches every
+        process of it, Apptainer's FUSE mounts of the image too, and the role then dies of
+        SIGBUS mid-stop; srun itself turns SIGTERM into SIGKILL. A node whose role wrote no
+        state (not started) gets Slurm's signal to the step."""
+        run = Path(launch.env["MSPASS_RUN_DIR"])
+        kills, unknown = [], False
+        for node in launch.nodes:
+            try:
+                pid = int(json.loads((run / f"{launch.role}-{launch.env.get('MSPASS_NODE_NAME', node)}.json")
+                                     .read_text())["pid"])
+            except (OSError, ValueError, KeyError, TypeError):
+                unknown = True
+                continue
+            kills.append(subprocess.Popen([*self.batch.step([node], step_name(f"stop-{launch.name}")), "kill",
+                                           "-TERM", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        if any(kill.wait(60) for kill in kills) or unknown:
+            self.batch.stop_step(env, step_name(launch.name))
+
+    def env(self, launch: Launch) -> dict[str, str]:
+        prefix = "SINGULARITYENV_" if Path(self.command).name == "singularity" else "APPTAINERENV_"
+        blank = {name: "" for name in HOST_SIDE if name in os.environ}  # the runtime passes our environment on
+        return {prefix + k: v for k, v in {**blank, **launch.env}.items()}
 
 
-def supervised_plan(launches: list[Launch], runtime: str, container: str, log_dir: Path, job_id: str,
-                    hooks: "JobInfo") -> Plan:
-    """One service per launch (an srun step), run by the same supervisor as a role's
+def supervised_plan(launches: list[Launch], runtime: Runtime, log_dir: Path, job_id: str, info: "JobInfo",
+                    part: str = "all") -> Plan:
+    """One service per launch (a step of the job), run by the same supervisor as a role's
     services. A step is ready when the supervisor of its role on every node says so in
     its state file: each role's readiness is defined once, by the role."""
     services = []
-    last = launches[-1]
     for launch in launches:
-        others = tuple(other.name for other in launches if other is not launch)
         probe = None
         if not launch.foreground:
-            probe = RoleStateProbe(launch.env["MSPASS_RUN_DIR"], launch.role, len(launch.nodes), timeout=5.0,
-                                   node=launch.env.get("MSPASS_NODE_NAME", "") if launch.name != launch.role else "")
+            probe = RoleStateProbe(launch.env["MSPASS_RUN_DIR"], launch.role, launch.role_nodes, timeout=5.0,
+                                   node=launch.env.get("MSPASS_NODE_NAME", "") if launch.role == "shard" else "")
         service = Service(
             name=launch.name,
-            argv=runtime_argv(launch, runtime, container),
-            env=runtime_env(launch, runtime),
+            argv=runtime.argv(launch),
+            env=runtime.env(launch),
             probe=probe,
             # the notebook's output is the job's output
             log=None if launch.foreground else log_dir / f"hpc-{job_id}-{launch.name}.out",
             main=launch.foreground,
-            # the frontend (the notebook) starts once every other role answers
-            after=others if launch.role == "frontend" else (),
+            stop=runtime.stop(launch),
             stop_timeout=STOP_GRACE,
             summary=f"{launch.name} on {','.join(launch.nodes)}",
         )
-        if launch is last:
-            if probe is None:
-                service.before_start = hooks.running
-                service.after_stop = hooks.stopping
+        if launch.role == "scheduler":
+            service.on_ready = info.dashboard_ready
+        if launch.role in ("frontend", "all"):
+            if launch.foreground:
+                service.before_start = info.batch_started
             else:
-                service.on_ready = hooks.jupyter_ready
+                service.on_ready = info.jupyter_ready
         services.append(service)
-    return Plan(role="hpc", services=services)
+    has_frontend = launches[-1].role in ("frontend", "all")
+    if part != "frontend":  # the job's ssh to the login nodes, before the frontend starts
+        at = len(services) - 1 if has_frontend else len(services)
+        services[at:at] = [Service(name=name, argv=[*runtime.batch.step([node], step_name(name)), *argv],
+                                   log=log_dir / f"hpc-{job_id}-{name}.out", summary=f"{name} from {node}")
+                           for name, node, argv in info.reverse_tunnels()]
+    if has_frontend:
+        frontend = services[-1]
+        # the frontend (the notebook) starts once every other step answers
+        frontend.after = tuple(s.name for s in services[:-1])
+        if frontend.main and part == "all":
+            frontend.after_stop = info.stopping
+    return Plan(role="hpc", services=services, on_ready=None if part == "frontend" else info.running)
 
 
 class JobInfo:
-    """`mspass-job-ID.json` in the work dir: the job's nodes, layout, addresses and state
-    (starting, running, stopping, ended), for the user and for scripts."""
+    """`mspass-job-ID.json` in the work dir: the job's nodes, layout, addresses, how to reach
+    its web pages and its state (starting, running, stopping, ended), for the user and for
+    scripts (HPCClusterLauncher waits on it)."""
 
-    def __init__(self, layout: Layout, launches: list[Launch], nodes: list[str], job_id: str, work_dir: Path):
+    def __init__(self, layout: Layout, launches: list[Launch], nodes: list[str], job_id: str, work_dir: Path,
+                 env: dict[str, str], login: str, notebook: bool):
         self.layout = layout
         self.launches = launches
         self.nodes = nodes
         self.job_id = job_id
         self.path = work_dir / f"mspass-job-{job_id}.json"
-        self.host = nodes[layout.primary]
-        self.run_dir = Path(launches[0].env["MSPASS_RUN_DIR"])
+        self.placed = layout.placement(nodes)
+        self.env = launches[0].env
+        self.run_dir = Path(self.env["MSPASS_RUN_DIR"])
+        self.access = access.Access(layout, self.placed, self.env, env, job_id, login, jupyter=not notebook)
 
     def write(self, state: str) -> str | None:
-        e = self.launches[0].env
-        port = scheduler_port(self.layout, e)
+        e = self.env
         info = {
             "job_id": self.job_id,
             "state": state,
             "nodes": self.nodes,
             "layout": asdict(self.layout),
-            "roles": [{"role": launch.role, "nodes": launch.nodes} for launch in self.launches],
-            "db": f"mongodb://{self.host}:{e['MONGODB_PORT']}/",
-            "scheduler": f"{self.scheduler_scheme()}://{self.host}:{port}",
-            "jupyter": f"http://{self.host}:{e['JUPYTER_PORT']}/lab",
+            "roles": [{"role": launch.role, "name": launch.name, "nodes": launch.nodes} for launch in self.launches],
+            "db": f"mongodb://{self.placed['db']}:{e['MONGODB_PORT']}/",
+            "scheduler": f"{self.scheduler_scheme()}://{self.placed['scheduler']}:{scheduler_port(self.layout, e)}",
+            "jupyter": f"http://{self.placed['frontend']}:{e['JUPYTER_PORT']}/lab",
+            **self.access.describe(),
         }
         try:
             self.path.write_text(json.dumps(info, indent=1))
@@ -342,7 +428,7 @@ class JobInfo:
     def scheduler_scheme(self) -> str:
         if self.layout.scheduler == "spark":
             return "spark"
-        return "tls" if credentials.DASK_TLS + "CA_FILE" in self.launches[0].env else "tcp"
+        return "tls" if credentials.DASK_TLS + "CA_FILE" in self.env else "tcp"
 
     def running(self) -> str | None:
         return self.write("running")
@@ -350,142 +436,48 @@ class JobInfo:
     def stopping(self) -> str | None:
         return self.write("stopping")
 
+    def reverse_tunnels(self) -> list[tuple[str, str, list[str]]]:
+        return self.access.reverse_tunnels()
+
+    def dashboard_ready(self) -> str:
+        return self.access.message(jupyter_query=None)
+
+    def batch_started(self) -> str | None:
+        """A notebook run starts: the all-in-one container's dashboard is said here (it has
+        no scheduler step of its own)."""
+        return self.access.message(jupyter_query=None) if self.layout.all_in_one else None
+
     def jupyter_ready(self) -> str:
-        """The ssh tunnel to Jupyter, with the token from the frontend's state file."""
-        self.write("running")
-        e = self.launches[-1].env
+        """How to reach Jupyter (and the dashboard), with the token from the frontend's state file."""
         url = ""
-        for path in self.run_dir.glob(f"{self.launches[-1].role}-*.json"):
+        role = "all" if self.layout.all_in_one else "frontend"
+        for path in self.run_dir.glob(f"{role}-*.json"):
             try:
                 for service in json.loads(path.read_text()).get("services", []):
                     url = service.get("urls", {}).get("jupyter", url)
             except (OSError, ValueError):
                 continue
-        query = urllib.parse.urlsplit(url).query
-        login = os.environ.get("SLURM_SUBMIT_HOST", "LOGIN_NODE")
-        domain = os.environ.get("HOSTNAME_BASE", "").strip(".")
-        if domain and "." not in login:  # reachable from outside by its full name
-            login = f"{login}.{domain}"
-        ui = e["SPARK_MASTER_WEBUI_PORT"] if self.layout.scheduler == "spark" else e["DASK_DASHBOARD_PORT"]
-        # on the user's computer, the usual ports
-        jupyter, dashboard = DEFAULT_PORTS["JUPYTER_PORT"], DEFAULT_PORTS["DASK_DASHBOARD_PORT"]
-        if e.get("MSPASS_DASHBOARD_ADDRESS") == "127.0.0.1":
-            # the dashboard listens on the node's loopback only: the tunnel ends on the node,
-            # through the login node (ssh to the nodes of one's own job is the usual rule)
-            tunnel = (f"ssh -N -J {login} -L {jupyter}:localhost:{e['JUPYTER_PORT']} "
-                      f"-L {dashboard}:localhost:{ui} {self.host}")
-        else:
-            tunnel = f"ssh -N -L {jupyter}:{self.host}:{e['JUPYTER_PORT']} -L {dashboard}:{self.host}:{ui} {login}"
-        return ("Jupyter runs on the compute node. From your computer:\n"
-                f"    {tunnel}\n"
-                f"  then open http://localhost:{jupyter}/lab{'?' + query if query else ''}"
-                f" (dashboard: http://localhost:{dashboard}/)")
+        return self.access.message(jupyter_query=url.partition("?")[2])
 
 
-def run(layout: Layout, launches: list[Launch], runtime: str, container: str, nodes: list[str], job_id: str,
-        work_dir: Path, log_dir: Path, wait_timeout: float) -> int:
-    info = JobInfo(layout, launches, nodes, job_id, work_dir)
+def run(info: JobInfo, runtime: Runtime, log_dir: Path, wait_timeout: float, part: str = "all") -> int:
+    """Run the job's launches under the supervisor until the notebook ends (or Jupyter, or a
+    signal). The frontend part runs against the services another launcher process owns: it
+    makes and removes nothing of theirs."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    info.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    plan = supervised_plan(launches, runtime, container, log_dir, job_id, info)
-    options = Options(node=socket.gethostname(), env=dict(os.environ), ready_timeout=wait_timeout,
-                      wait_timeout=wait_timeout)
-    info.write("starting")
+    owner = part != "frontend"
+    if owner:
+        info.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    plan = supervised_plan(info.launches, runtime, log_dir, info.job_id, info, part)
+    node = socket.gethostname()
+    options = Options(node=node, env=dict(os.environ), ready_timeout=wait_timeout, wait_timeout=wait_timeout,
+                      # HPCClusterLauncher learns there that every service is ready
+                      state_file=info.run_dir / f"hpc-{node}.json" if owner else None)
+    if owner:
+        info.write("starting")
     try:
         return Supervisor(plan, options).run()
     finally:
-        info.write("ended")
-        shutil.rmtree(info.run_dir, ignore_errors=True)  # the roles' state and private config
-
-
-# ---------------------------------------------------------------------- entry point
-def allocation(env: dict[str, str]) -> list[str]:
-    text = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
-    if not text:
-        raise HpcError("not inside a Slurm job: SLURM_JOB_NODELIST is not set (submit with sbatch, or use "
-                       "salloc)")
-    return expand_hostlist(text)
-
-
-def find_runtime(env: dict[str, str]) -> str:
-    wanted = env.get("MSPASS_CONTAINER_RUNTIME")
-    for name in ([wanted] if wanted else ["apptainer", "singularity"]):
-        if shutil.which(name):
-            return name
-    raise HpcError(f"no container runtime: {wanted or 'apptainer or singularity'} is not on PATH "
-                   "(load its module, or set MSPASS_CONTAINER_RUNTIME)")
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="start the roles on this job's nodes; run NOTEBOOK, or Jupyter without one",
-                         usage=f"{PROG} run [options] [NOTEBOOK [papermill options]]")
-    run.add_argument("--scheduler", choices=SCHEDULERS, help="default: MSPASS_SCHEDULER, else dask")
-    run.add_argument("--primary", type=int, default=0, help="index of the node for scheduler, db, frontend")
-    run.add_argument("--worker-on-primary", action="store_true", help="also run a worker on the primary node")
-    run.add_argument("--workers-per-node", type=int, default=1, help="dask worker processes per worker node")
-    run.add_argument("--ports", choices=("auto", "default"), default="auto",
-                     help="auto (default): a block of ports from the job id; default: the usual ports")
-    run.add_argument("--all-in-one", action="store_true", help="one all-in-one container on the primary node")
-    run.add_argument("--insecure", action="store_true",
-                     help="no database login, dask over plain TCP, the dashboard on the node's network: any user "
-                          "of the cluster can then reach the job's data and run code as you (default: secure)")
-    run.add_argument("--sharded", action="store_true",
-                     help="sharded MongoDB (an image with MongoDB): dbmanager on the primary node, a shard on every "
-                          "worker node (ids rs0, rs1, ... from the nodes' order); the database then has no login "
-                          "in this version, dask keeps its TLS")
-    run.add_argument("--dry-run", action="store_true", help="print the commands, start nothing")
-    run.add_argument("notebook", nargs="?", help="notebook or script to run in batch mode (in the work dir)")
-    run.add_argument("notebook_args", nargs=argparse.REMAINDER, help="papermill options or script arguments")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    env = dict(os.environ)
-    try:
-        layout = Layout(scheduler=args.scheduler or env.get("MSPASS_SCHEDULER") or "dask", primary=args.primary,
-                        worker_on_primary=args.worker_on_primary, workers_per_node=args.workers_per_node,
-                        ports=args.ports, all_in_one=args.all_in_one, secure=not args.insecure,
-                        sharded=args.sharded)
-        nodes = allocation(env)
-        job_id = env.get("SLURM_JOB_ID", "0")
-        container = env.get("MSPASS_CONTAINER", "")
-        if not container:
-            raise HpcError("MSPASS_CONTAINER is not set; valid: the path of the MsPASS SIF (see mspass_setup.sh)")
-        if args.dry_run:  # print what would run, even where no runtime is installed
-            runtime = env.get("MSPASS_CONTAINER_RUNTIME") or "apptainer"
-        else:
-            runtime = find_runtime(env)
-        if not args.dry_run and not Path(container).is_file():
-            raise HpcError(f"MSPASS_CONTAINER={container!r}: no such file")
-        launches = plan(layout, nodes, env, job_id, args.notebook, args.notebook_args)
-    except HpcError as err:
-        print(f"{PROG}: {err}", file=sys.stderr)
-        return err.code
-    if layout.sharded and layout.secure:
-        print(f"{PROG}: note: the sharded database has no login in this version: other users of these nodes "
-              "can reach it (dask keeps its TLS, the dashboard its loopback)", file=sys.stderr)
-    if args.dry_run:
-        print(f"# nodes: {' '.join(nodes)}; layout: {asdict(layout)}")
-        for launch in launches:
-            env_words = [f"{k}={shlex.quote(v)}" for k, v in sorted(runtime_env(launch, runtime).items())]
-            tail = "" if launch.foreground else " &"
-            print(" ".join(env_words + [shlex.join(runtime_argv(launch, runtime, container))]) + tail)
-        return 0
-    work_dir = job_work_dir(env)
-    log_dir = Path(env.get("MSPASS_LOG_DIR") or work_dir / "logs")
-    try:
-        run_dir(env, job_id).mkdir(parents=True, exist_ok=True, mode=0o700)
-        JobCredentials.for_job(layout, env, run_dir(env, job_id)).make()
-    except HpcError as err:
-        shutil.rmtree(run_dir(env, job_id), ignore_errors=True)
-        print(f"{PROG}: {err}", file=sys.stderr)
-        return err.code
-    wait = float(env.get("MSPASS_WAIT_TIMEOUT") or 300)
-    return run(layout, launches, runtime, container, nodes, job_id, work_dir, log_dir, wait)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+        if owner:
+            info.write("ended")
+            shutil.rmtree(info.run_dir, ignore_errors=True)  # the roles' state and private config

@@ -1,5 +1,6 @@
 """The HPC launcher's pure logic: host lists, layouts, ports, and the commands it runs."""
 
+import dataclasses
 import json
 import os
 import shlex
@@ -9,6 +10,9 @@ import sys
 import pytest
 
 from mspass_roles import hpc
+from mspass_roles.hpc import core
+from mspass_roles.hpc.errors import HpcError
+from mspass_roles.hpc.slurm import Slurm, expand_hostlist
 from mspass_roles.probes import RoleStateProbe
 from tests.support.paths import REPO
 
@@ -23,17 +27,25 @@ from tests.support.paths import REPO
     ("c101-[1-2]", ["c101-1", "c101-2"]),
 ])
 def test_expand_hostlist(text, hosts):
-    assert hpc.expand_hostlist(text) == hosts
+    assert expand_hostlist(text) == hosts
 
 
 @pytest.mark.parametrize("text", ["c[1-x]", "c[a]", "c 1"])
 def test_unreadable_hostlists_are_errors(text):
-    with pytest.raises(hpc.HpcError, match="cannot read host list"):
-        hpc.expand_hostlist(text)
+    with pytest.raises(HpcError, match="cannot read host list"):
+        expand_hostlist(text)
 
 
 ENV = {"MSPASS_WORK_DIR": "/shared/w", "MSPASS_CONTAINER": "/sif/m.sif", "MSPASS_RUNSCRIPT": "/x/run.sh",
        "HOME": "/home/u"}
+
+
+RUNTIME = core.Runtime(Slurm(), "apptainer", "/sif/m.sif")
+
+
+def job_info(layout, launches, nodes, work_dir, notebook=True, env=None):
+    return core.JobInfo(layout, launches, nodes, "42", work_dir, env or ENV, os.environ.get("SLURM_SUBMIT_HOST", ""),
+                        notebook)
 
 
 def roles(launches):
@@ -41,7 +53,7 @@ def roles(launches):
 
 
 def test_default_layout_puts_services_on_the_first_node_and_workers_elsewhere():
-    launches = hpc.plan(hpc.Layout(), ["c1", "c2", "c3"], ENV, "42", "nb.ipynb", ["-p", "x", "1"])
+    launches = core.plan(core.Layout(), ["c1", "c2", "c3"], ENV, "42", "nb.ipynb", ["-p", "x", "1"])
     assert roles(launches) == [("db", ["c1"]), ("scheduler", ["c1"]), ("worker", ["c2", "c3"]),
                                ("frontend", ["c1"])]
     frontend = launches[-1]
@@ -55,54 +67,78 @@ def test_default_layout_puts_services_on_the_first_node_and_workers_elsewhere():
 
 
 def test_layout_options():
-    layout = hpc.Layout(primary=1, worker_on_primary=True, workers_per_node=4)
-    launches = hpc.plan(layout, ["c1", "c2", "c3"], ENV, "42", None)
-    assert roles(launches) == [("db", ["c2"]), ("scheduler", ["c2"]), ("worker", ["c1", "c2", "c3"]),
+    layout = core.Layout(primary=1, primary_workers=4, workers_per_node=4)
+    launches = core.plan(layout, ["c1", "c2", "c3"], ENV, "42", None)
+    assert roles(launches) == [("db", ["c2"]), ("scheduler", ["c2"]), ("worker", ["c2"]), ("worker", ["c1", "c3"]),
                                ("frontend", ["c2"])]
-    assert launches[2].env["MSPASS_WORKER_ARG"] == "--nworkers 4"
+    assert [w.env["MSPASS_WORKER_ARG"] for w in launches[2:4]] == ["--nworkers 4", "--nworkers 4"]
+    assert [(w.name, w.role_nodes) for w in launches[2:4]] == [("worker-primary", 3), ("worker", 3)]
     assert not launches[-1].foreground and launches[-1].args == []  # interactive Jupyter
 
 
+def test_a_dedicated_scheduler_and_database_node_with_uneven_workers():
+    layout = core.Layout(primary=1, scheduler_node=0, db_node=0, primary_workers=1, workers_per_node=2,
+                         threads_per_worker=1)
+    launches = core.plan(layout, ["c1", "c2", "c3"], {**ENV, "MSPASS_WORKER_ARG": "--memory-limit 2GB"}, "42",
+                         "nb.ipynb")
+    assert roles(launches) == [("db", ["c1"]), ("scheduler", ["c1"]), ("worker", ["c2"]), ("worker", ["c3"]),
+                               ("frontend", ["c2"])]
+    assert [w.env["MSPASS_WORKER_ARG"] for w in launches[2:4]] == ["--memory-limit 2GB --nthreads 1",
+                                                                   "--memory-limit 2GB --nworkers 2 --nthreads 1"]
+    frontend = launches[-1]
+    assert frontend.env["MSPASS_DB_ADDRESS"].startswith("c1:") and frontend.env["MSPASS_SCHEDULER_ADDRESS"].startswith("c1:")
+    assert launches[3].env["MSPASS_SCHEDULER_ADDRESS"] == frontend.env["MSPASS_SCHEDULER_ADDRESS"]
+    # explicit worker nodes; none left over is an error that says what to do
+    explicit = core.plan(core.Layout(worker_nodes=(2,)), ["c1", "c2", "c3"], ENV, "42", None)
+    assert roles(explicit)[2] == ("worker", ["c3"])
+    with pytest.raises(HpcError, match="no node is left for workers .*--primary-workers"):
+        core.plan(core.Layout(scheduler_node=1), ["c1", "c2"], ENV, "42", None)
+    with pytest.raises(HpcError, match="scheduler_node=3 but the job has 3 node"):
+        core.plan(core.Layout(scheduler_node=3), ["c1", "c2", "c3"], ENV, "42", None)
+    with pytest.raises(HpcError, match="worker processes and threads are dask's"):
+        core.plan(core.Layout(scheduler="spark", workers_per_node=2), ["c1", "c2"], ENV, "42", None)
+
+
 def test_all_in_one_and_spark():
-    [launch] = hpc.plan(hpc.Layout(all_in_one=True), ["c7"], ENV, "42", "nb.ipynb")
+    [launch] = core.plan(core.Layout(all_in_one=True), ["c7"], ENV, "42", "nb.ipynb")
     assert (launch.role, launch.nodes, launch.foreground) == ("all", ["c7"], True)
-    spark = hpc.plan(hpc.Layout(scheduler="spark"), ["c1", "c2"], ENV, "42", "nb.ipynb")
+    spark = core.plan(core.Layout(scheduler="spark"), ["c1", "c2"], ENV, "42", "nb.ipynb")
     assert spark[2].env["MSPASS_SCHEDULER_ADDRESS"] == f"c1:{spark[2].env['SPARK_MASTER_PORT']}"
     assert all(launch.env["MSPASS_SCHEDULER"] == "spark" for launch in spark)
 
 
 def test_layout_errors():
-    with pytest.raises(hpc.HpcError, match="no node is left for workers"):
-        hpc.plan(hpc.Layout(), ["c1"], ENV, "1", None)
-    with pytest.raises(hpc.HpcError, match="primary=5"):
-        hpc.plan(hpc.Layout(primary=5), ["c1", "c2"], ENV, "1", None)
-    with pytest.raises(hpc.HpcError, match="scheduler='ray'"):
-        hpc.plan(hpc.Layout(scheduler="ray"), ["c1", "c2"], ENV, "1", None)
+    with pytest.raises(HpcError, match="no node is left for workers"):
+        core.plan(core.Layout(), ["c1"], ENV, "1", None)
+    with pytest.raises(HpcError, match="primary=5"):
+        core.plan(core.Layout(primary=5), ["c1", "c2"], ENV, "1", None)
+    with pytest.raises(HpcError, match="scheduler='ray'"):
+        core.plan(core.Layout(scheduler="ray"), ["c1", "c2"], ENV, "1", None)
 
 
 def test_auto_ports_are_a_block_per_job_and_the_users_win():
-    a, b = hpc.job_ports("1001", "auto", {}), hpc.job_ports("1002", "auto", {})
+    a, b = core.job_ports("1001", "auto", {}), core.job_ports("1002", "auto", {})
     assert set(a.values()).isdisjoint(b.values())  # two jobs sharing a node do not collide
-    assert len(set(a.values())) == len(hpc.DEFAULT_PORTS)
+    assert len(set(a.values())) == len(core.DEFAULT_PORTS)
     assert all(20000 <= int(p) < 40000 for p in a.values())
-    assert hpc.job_ports("1001", "auto", {"JUPYTER_PORT": "9999"})["JUPYTER_PORT"] == "9999"
-    assert hpc.job_ports("7", "default", {})["MONGODB_PORT"] == "27017"
+    assert core.job_ports("1001", "auto", {"JUPYTER_PORT": "9999"})["JUPYTER_PORT"] == "9999"
+    assert core.job_ports("7", "default", {})["MONGODB_PORT"] == "27017"
 
 
 def test_the_database_port_is_the_last_of_a_jobs_block_so_the_config_server_port_after_it_is_free():
-    ports = {name: int(port) for name, port in hpc.job_ports("1001", "auto", {}).items()}
+    ports = {name: int(port) for name, port in core.job_ports("1001", "auto", {}).items()}
     config = ports["MONGODB_PORT"] + 1
     assert config not in ports.values() and config < min(ports.values()) + 10  # still this job's block
-    assert config not in {int(p) for p in hpc.job_ports("1002", "auto", {}).values()}  # not the next job's
+    assert config not in {int(p) for p in core.job_ports("1002", "auto", {}).values()}  # not the next job's
 
 
 def test_sharded_layout_a_shard_per_other_node_with_ids_from_the_allocation_and_the_dbmanager():
     nodes = ["c1", "c2", "c3", "c4"]
-    launches = hpc.plan(hpc.Layout(sharded=True, worker_on_primary=True), nodes, ENV, "42", "nb.ipynb")
+    launches = core.plan(core.Layout(sharded=True, primary_workers=1), nodes, ENV, "42", "nb.ipynb")
     assert [(la.name, la.role, la.nodes) for la in launches] == [
         ("shard-rs1", "shard", ["c2"]), ("shard-rs2", "shard", ["c3"]), ("shard-rs3", "shard", ["c4"]),
         ("dbmanager", "dbmanager", ["c1"]), ("scheduler", "scheduler", ["c1"]),
-        ("worker", "worker", ["c1", "c2", "c3", "c4"]), ("frontend", "frontend", ["c1"])]
+        ("worker-primary", "worker", ["c1"]), ("worker", "worker", ["c2", "c3", "c4"]), ("frontend", "frontend", ["c1"])]
     port = launches[0].env["MONGODB_PORT"]
     assert [(la.env["MSPASS_SHARD_ID"], la.env["MSPASS_NODE_NAME"]) for la in launches[:3]] == \
         [("rs1", "c2"), ("rs2", "c3"), ("rs3", "c4")]
@@ -115,24 +151,24 @@ def test_sharded_layout_a_shard_per_other_node_with_ids_from_the_allocation_and_
     assert not any(k.startswith("MONGO_INITDB_ROOT_") for la in launches for k in la.env)
     assert "DASK_DISTRIBUTED__COMM__TLS__CA_FILE" in launches[-1].env
     # the same number of nodes elsewhere: the same ids, on the new nodes in their order
-    moved = hpc.plan(hpc.Layout(sharded=True), ["d9", "d3", "d5", "d7"], ENV, "43", None)
+    moved = core.plan(core.Layout(sharded=True), ["d9", "d3", "d5", "d7"], ENV, "43", None)
     assert [(la.env["MSPASS_SHARD_ID"], la.nodes) for la in moved[:3]] == [("rs1", ["d3"]), ("rs2", ["d5"]),
                                                                            ("rs3", ["d7"])]
 
 
 def test_sharded_layout_errors():
-    with pytest.raises(hpc.HpcError, match="--sharded and --all-in-one"):
-        hpc.plan(hpc.Layout(sharded=True, all_in_one=True), ["c1", "c2"], ENV, "1", None)
-    with pytest.raises(hpc.HpcError, match="MONGO_INITDB_ROOT_. with --sharded"):
-        hpc.plan(hpc.Layout(sharded=True), ["c1", "c2"], {**ENV, "MONGO_INITDB_ROOT_USERNAME": "u"}, "1", None)
+    with pytest.raises(HpcError, match="--sharded and --all-in-one"):
+        core.plan(core.Layout(sharded=True, all_in_one=True), ["c1", "c2"], ENV, "1", None)
+    with pytest.raises(HpcError, match="MONGO_INITDB_ROOT_. with --sharded"):
+        core.plan(core.Layout(sharded=True), ["c1", "c2"], {**ENV, "MONGO_INITDB_ROOT_USERNAME": "u"}, "1", None)
 
 
 def test_each_shard_is_a_step_of_its_own_ready_by_its_own_nodes_state(tmp_path):
     env = {**ENV, "MSPASS_WORK_DIR": str(tmp_path)}
     nodes = ["c1", "c2", "c3"]
-    launches = hpc.plan(hpc.Layout(sharded=True), nodes, env, "42", "nb.ipynb")
-    plan = hpc.supervised_plan(launches, "apptainer", "/sif/m.sif", tmp_path / "logs", "42",
-                               hpc.JobInfo(hpc.Layout(sharded=True), launches, nodes, "42", tmp_path))
+    launches = core.plan(core.Layout(sharded=True), nodes, env, "42", "nb.ipynb")
+    plan = core.supervised_plan(launches, RUNTIME, tmp_path / "logs", "42",
+                               job_info(core.Layout(sharded=True), launches, nodes, tmp_path))
     shard1, shard2, manager, *_, frontend = plan.services
     assert (shard1.name, shard2.name, manager.name) == ("shard-rs1", "shard-rs2", "dbmanager")
     assert shard1.probe.node == "c2" and shard1.probe.role == "shard" and manager.probe.node == ""
@@ -148,8 +184,8 @@ def test_sharded_dry_run_shows_every_command_and_says_the_database_has_no_login(
     monkeypatch.setattr("os.environ", {**ENV, "SLURM_JOB_NODELIST": "c[1-3]", "SLURM_JOB_ID": "42"})
     assert hpc.main(["run", "--sharded", "--dry-run", "nb.ipynb"]) == 0
     out = capsys.readouterr()
-    commands = [shlex.split(line.rstrip(" &")) for line in out.out.splitlines()[1:]]
-    assert [c[c.index("srun") + 6] for c in commands] == ["--job-name=mspass-shard", "--job-name=mspass-shard",
+    commands = [shlex.split(line.rstrip(" &")) for line in out.out.splitlines() if not line.startswith("#")]
+    assert [c[c.index("srun") + 6] for c in commands] == ["--job-name=mspass-shard-rs1", "--job-name=mspass-shard-rs2",
                                                           "--job-name=mspass-dbmanager", "--job-name=mspass-scheduler",
                                                           "--job-name=mspass-worker", "--job-name=mspass-frontend"]
     assert "APPTAINERENV_MSPASS_SHARD_ID=rs1" in commands[0] and "APPTAINERENV_MSPASS_SHARD_ID=rs2" in commands[1]
@@ -157,12 +193,13 @@ def test_sharded_dry_run_shows_every_command_and_says_the_database_has_no_login(
 
 
 def test_commands_use_srun_and_the_runtime_env_prefix():
-    launch = hpc.plan(hpc.Layout(), ["c1", "c2", "c3"], ENV, "42", None)[2]
-    argv = hpc.runtime_argv(launch, "apptainer", "/sif/m.sif")
+    launch = core.plan(core.Layout(), ["c1", "c2", "c3"], ENV, "42", None)[2]
+    argv = RUNTIME.argv(launch)
     assert argv[:6] == ["srun", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1", "--nodelist=c2,c3", "--overlap"]
     assert argv[-4:] == ["apptainer", "run", "--no-eval", "/sif/m.sif"]
-    assert hpc.runtime_env(launch, "apptainer")["APPTAINERENV_MSPASS_ROLE"] == "worker"
-    assert hpc.runtime_env(launch, "/usr/bin/singularity")["SINGULARITYENV_MSPASS_ROLE"] == "worker"
+    assert RUNTIME.env(launch)["APPTAINERENV_MSPASS_ROLE"] == "worker"
+    singularity = core.Runtime(Slurm(), "/usr/bin/singularity", "/sif/m.sif")
+    assert singularity.env(launch)["SINGULARITYENV_MSPASS_ROLE"] == "worker"
 
 
 def test_dry_run_prints_the_commands(monkeypatch, capsys):
@@ -170,10 +207,12 @@ def test_dry_run_prints_the_commands(monkeypatch, capsys):
     assert hpc.main(["run", "--dry-run", "nb.ipynb"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("# nodes: c1 c2 c3")
-    commands = [shlex.split(line.rstrip(" &")) for line in lines[1:]]
+    assert lines[1:5] == ["# layout: " + str(dataclasses.asdict(core.Layout())), "#   c1: db, scheduler, frontend",
+                          "#   c2: worker", "#   c3: worker"]
+    commands = [shlex.split(line.rstrip(" &")) for line in lines[5:]]
     assert [c[c.index("srun") + 4] for c in commands] == ["--nodelist=c1", "--nodelist=c1", "--nodelist=c2,c3",
                                                           "--nodelist=c1"]
-    assert lines[1].endswith(" &") and not lines[-1].endswith(" &")  # the notebook runs in the foreground
+    assert lines[5].endswith(" &") and not lines[-1].endswith(" &")  # the notebook runs in the foreground
     assert commands[-1][-2:] == ["--batch", "nb.ipynb"]
 
 
@@ -189,9 +228,9 @@ def test_launcher_errors_exit_2(monkeypatch, capsys, env, message):
 
 def test_the_supervised_plan_starts_steps_side_by_side_and_the_notebook_last(tmp_path):
     env = {**ENV, "MSPASS_WORK_DIR": str(tmp_path)}
-    launches = hpc.plan(hpc.Layout(), ["c1", "c2", "c3"], env, "42", "nb.ipynb")
-    info = hpc.JobInfo(hpc.Layout(), launches, ["c1", "c2", "c3"], "42", tmp_path)
-    plan = hpc.supervised_plan(launches, "apptainer", "/sif/m.sif", tmp_path / "logs", "42", info)
+    launches = core.plan(core.Layout(), ["c1", "c2", "c3"], env, "42", "nb.ipynb")
+    info = job_info(core.Layout(), launches, ["c1", "c2", "c3"], tmp_path)
+    plan = core.supervised_plan(launches, RUNTIME, tmp_path / "logs", "42", info)
     db, scheduler, worker, frontend = plan.services
     run_dir = str(tmp_path / ".mspass-job-42")
     assert all(launch.env["MSPASS_RUN_DIR"] == run_dir for launch in launches)  # shared: the launcher reads it
@@ -202,15 +241,16 @@ def test_the_supervised_plan_starts_steps_side_by_side_and_the_notebook_last(tmp
     assert db.probe == RoleStateProbe(run_dir, "db", 1, timeout=5.0)
     assert worker.argv[0] == "srun" and worker.env["APPTAINERENV_MSPASS_ROLE"] == "worker"
     assert worker.log == tmp_path / "logs" / "hpc-42-worker.out" and frontend.log is None  # the job's output
-    assert frontend.before_start == info.running and frontend.after_stop == info.stopping
+    assert frontend.before_start == info.batch_started and frontend.after_stop == info.stopping
+    assert plan.on_ready == info.running  # the job file says "running" once every step answers
 
 
 def test_an_interactive_job_prints_the_tunnel_with_the_token_from_the_frontends_state(tmp_path, monkeypatch):
     monkeypatch.setenv("SLURM_SUBMIT_HOST", "login1")
     env = {**ENV, "MSPASS_WORK_DIR": str(tmp_path)}
-    launches = hpc.plan(hpc.Layout(), ["c1", "c2"], env, "42", None)
-    info = hpc.JobInfo(hpc.Layout(), launches, ["c1", "c2"], "42", tmp_path)
-    frontend = hpc.supervised_plan(launches, "apptainer", "/sif/m.sif", tmp_path, "42", info).services[-1]
+    launches = core.plan(core.Layout(), ["c1", "c2"], env, "42", None)
+    info = job_info(core.Layout(), launches, ["c1", "c2"], tmp_path, notebook=False)
+    frontend = core.supervised_plan(launches, RUNTIME, tmp_path, "42", info).services[-1]
     assert frontend.probe == RoleStateProbe(str(info.run_dir), "frontend", 1, timeout=5.0)
     info.run_dir.mkdir()
     (info.run_dir / "frontend-c1.json").write_text(json.dumps({"ready": True, "services": [
@@ -221,16 +261,15 @@ def test_an_interactive_job_prints_the_tunnel_with_the_token_from_the_frontends_
     assert (f"ssh -N -J login1 -L 8888:localhost:{e['JUPYTER_PORT']} -L 8787:localhost:{e['DASK_DASHBOARD_PORT']} "
             "c1\n") in message
     assert "http://localhost:8888/lab?token=abc123 " in message
-    assert json.loads((tmp_path / "mspass-job-42.json").read_text())["state"] == "running"
 
-    insecure = hpc.plan(hpc.Layout(secure=False), ["c1", "c2"], env, "42", None)
-    message = hpc.JobInfo(hpc.Layout(secure=False), insecure, ["c1", "c2"], "42", tmp_path).jupyter_ready()
+    insecure = core.plan(core.Layout(secure=False), ["c1", "c2"], env, "42", None)
+    message = job_info(core.Layout(secure=False), insecure, ["c1", "c2"], tmp_path, notebook=False).jupyter_ready()
     assert f"ssh -N -L 8888:c1:{insecure[-1].env['JUPYTER_PORT']} " in message and " login1\n" in message
 
 
 def test_a_job_is_secure_by_default_with_paths_only_in_the_containers_environment(tmp_path):
     env = {**ENV, "MSPASS_WORK_DIR": str(tmp_path)}
-    launches = hpc.plan(hpc.Layout(), ["c1", "c2"], env, "42", None)
+    launches = core.plan(core.Layout(), ["c1", "c2"], env, "42", None)
     tls = tmp_path / ".mspass-job-42" / "tls"
     for launch in launches:
         assert launch.env["MONGO_INITDB_ROOT_USERNAME"] == "mspass"
@@ -238,26 +277,26 @@ def test_a_job_is_secure_by_default_with_paths_only_in_the_containers_environmen
         assert launch.env["DASK_DISTRIBUTED__COMM__TLS__CA_FILE"] == str(tls / "ca.pem")
         assert launch.env["MSPASS_DASHBOARD_ADDRESS"] == "127.0.0.1"
         assert "MONGO_INITDB_ROOT_PASSWORD" not in launch.env
-    info = hpc.JobInfo(hpc.Layout(), launches, ["c1", "c2"], "42", tmp_path)
+    info = job_info(core.Layout(), launches, ["c1", "c2"], tmp_path)
     info.write("running")
     assert json.loads(info.path.read_text())["scheduler"].startswith("tls://c1:")
 
-    insecure = hpc.plan(hpc.Layout(secure=False), ["c1", "c2"], env, "42", None)
+    insecure = core.plan(core.Layout(secure=False), ["c1", "c2"], env, "42", None)
     assert not any(k.startswith(("MONGO_INITDB", "DASK_DISTRIBUTED", "MSPASS_SPARK_SECRET")) or k == "MSPASS_DASHBOARD_ADDRESS"
                    for launch in insecure for k in launch.env)
-    spark = hpc.plan(hpc.Layout(scheduler="spark"), ["c1", "c2"], env, "42", None)
+    spark = core.plan(core.Layout(scheduler="spark"), ["c1", "c2"], env, "42", None)
     assert "MONGO_INITDB_ROOT_USERNAME" in spark[0].env and "DASK_DISTRIBUTED__COMM__TLS__CA_FILE" not in spark[0].env
     assert all(launch.env["MSPASS_SPARK_SECRET_FILE"] == str(tmp_path / ".mspass-job-42" / "spark.secret")
                for launch in spark)
     # a login the user gives is theirs: none of ours beside it
-    own = hpc.plan(hpc.Layout(), ["c1", "c2"], {**env, "MONGO_INITDB_ROOT_USERNAME": "me",
+    own = core.plan(core.Layout(), ["c1", "c2"], {**env, "MONGO_INITDB_ROOT_USERNAME": "me",
                                                 "MONGO_INITDB_ROOT_PASSWORD_FILE": "/p"}, "42", None)
     assert own[0].env["MONGO_INITDB_ROOT_USERNAME"] == "me" and own[0].env["MONGO_INITDB_ROOT_PASSWORD_FILE"] == "/p"
 
 
 def test_job_credentials_are_made_before_start_and_a_database_without_a_login_is_refused(tmp_path):
     env = {**ENV, "MSPASS_WORK_DIR": str(tmp_path)}
-    made = hpc.JobCredentials.for_job(hpc.Layout(), env, tmp_path / ".mspass-job-42")
+    made = core.JobCredentials.for_job(core.Layout(), env, tmp_path / ".mspass-job-42")
     made.make()
     assert (tmp_path / "db.password").stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in (tmp_path / ".mspass-job-42" / "tls").iterdir()) == ["ca.pem", "tls.key", "tls.pem"]
@@ -265,14 +304,14 @@ def test_job_credentials_are_made_before_start_and_a_database_without_a_login_is
     old = tmp_path / "old"
     (old / "db").mkdir(parents=True)
     (old / "db" / "mspass.sqlite").write_text("")
-    with pytest.raises(hpc.HpcError, match="was made without a login .* run it with --insecure"):
-        hpc.JobCredentials.for_job(hpc.Layout(), {**ENV, "MSPASS_WORK_DIR": str(old)}, old / ".run").make()
+    with pytest.raises(HpcError, match="was made without a login .* run it with --insecure"):
+        core.JobCredentials.for_job(core.Layout(), {**ENV, "MSPASS_WORK_DIR": str(old)}, old / ".run").make()
     assert not (old / "db.password").exists()
 
 
 def test_hostname_base_never_changes_the_service_addresses():
     env = {**ENV, "HOSTNAME_BASE": "cluster.example.edu"}
-    frontend = hpc.plan(hpc.Layout(), ["c1", "c2"], env, "42", None)[-1]
+    frontend = core.plan(core.Layout(), ["c1", "c2"], env, "42", None)[-1]
     assert frontend.env["MSPASS_DB_ADDRESS"].split(":")[0] == "c1"
     assert frontend.env["MSPASS_SCHEDULER_ADDRESS"].split(":")[0] == "c1"
 
@@ -283,5 +322,5 @@ def test_the_sharded_template_runs_the_launcher_with_sharded(tmp_path):
            "MSPASS_PYTHON": sys.executable, "MSPASS_HPC_ARGS": "--dry-run"}
     result = subprocess.run([str(script), "nb.ipynb"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert "'sharded': True" in result.stdout.splitlines()[0]
+    assert "'sharded': True" in result.stdout.splitlines()[1]
     assert "APPTAINERENV_MSPASS_SHARD_LIST='rs1/c2:" in result.stdout and "--job-name=mspass-dbmanager" in result.stdout
