@@ -3,8 +3,9 @@
 #     sbatch job_script.sh workflow.ipynb [-p NAME VALUE ...]
 # The first node runs the scheduler, the database and the notebook; the other nodes run
 # workers. The job ends when the notebook ends, and fails when it fails; the executed
-# notebook is saved as logs/workflow.executed.ipynb. Without a notebook, Jupyter runs
-# until the job ends and mspass_<jobid>.out says how to reach it.
+# notebook is saved as logs/workflow.executed.ipynb. The job's output (mspass_<jobid>.out)
+# says how to reach the dask dashboard while it runs; without a notebook, Jupyter runs
+# until the job ends and the output says how to reach it.
 # Edit the #SBATCH lines marked EDIT for your cluster and job.
 #SBATCH --job-name=mspass
 #SBATCH --ntasks-per-node=1
@@ -18,9 +19,10 @@
 ##SBATCH --partition=normal
 ##SBATCH --account=myproject
 
-set -euo pipefail
+set -eo pipefail
 # mspass_setup.sh lives where you submit from (sbatch runs a copy of this script, so its
-# own location says nothing)
+# own location says nothing); -u after it: MsPASS's guide's tests an unset variable
 source "${SLURM_SUBMIT_DIR:-.}/mspass_setup.sh"
+set -u
 cd "$MSPASS_WORK_DIR"
 exec "$MSPASS_RUNSCRIPT" "$@"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 
@@ -13,6 +14,7 @@ from tests.support.containers import IMAGE as MSPASS_IMAGE
 from tests.support.prerequisites import require
 from tests.hpc.conftest import NODES, SIF_DIR, SIF_NAME
 from tests.support.hpc_jobs import prepare_run_dir
+from tests.support.paths import REPO
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.hpc
@@ -48,29 +50,6 @@ def mspass_processes(cluster) -> dict[str, str]:
 def wait_until_nothing_runs(cluster, timeout: float) -> None:
     wait_until(lambda: not mspass_processes(cluster), timeout, "no process of the job's user on any node",
                interval=0.5, details=lambda: str(mspass_processes(cluster)))
-
-
-def test_a_mspass_workflow_job_runs_on_the_nodes_and_ends_with_the_notebook(cluster, run_dir):
-    job = submit(cluster, run_dir, "mspass_workflow.ipynb", "-p", "n_data", "24", "-p", "expect_workers", "2",
-                 "-p", "seconds_per_datum", "0.2")
-    state, code = cluster.wait_job(job, 400)
-    assert (state, code) == ("COMPLETED", "0:0"), job_output(run_dir, job)
-    assert job not in cluster.squeue()  # the job ended with the notebook, not at walltime
-
-    summary = json.loads((run_dir / "mspass_workflow-summary.json").read_text())
-    assert summary["hosts"] == ["c2", "c3"]  # the map ran in worker containers on two nodes
-    assert summary["documents"] == 24 and summary["max_abs_difference"] < 1e-9
-    assert (run_dir / "logs" / "mspass_workflow.executed.ipynb").exists()
-    info = json.loads((run_dir / f"mspass-job-{job}.json").read_text())
-    assert info["state"] == "ended" and info["nodes"] == NODES
-    assert "mspass hpc: worker ready: worker on c2,c3" in job_output(run_dir, job)  # both workers' states
-    # secure by default: dask went over TLS; the job's certificates went with it, the
-    # database's password stays private beside its files for the next job on them
-    assert info["scheduler"].startswith("tls://c1:")
-    assert not (run_dir / f".mspass-job-{job}").exists()
-    assert (run_dir / "db.password").stat().st_mode & 0o777 == 0o600
-    assert (run_dir / "db").stat().st_mode & 0o777 == 0o700
-    wait_until_nothing_runs(cluster, 30)
 
 
 def test_a_failing_notebook_fails_the_job(cluster, run_dir):
@@ -191,9 +170,11 @@ def test_a_sharded_job_runs_a_shard_on_each_other_node_or_fails_clearly_without_
     workflow completes over shards on c2 and c3; with FerretDB's (this project's CI) the job
     fails, saying the engine cannot shard and what to do."""
     require((SIF_DIR / SIF_NAME).is_file(), f"the SIF {SIF_DIR / SIF_NAME}; run `make sif`")
-    run_dir = prepare_run_dir(cluster.shared / request.node.name[:40], SIF_NAME, ("mspass_workflow.ipynb",),
-                              runscript="run_mspass_sharded.sh")
-    job = submit(cluster, run_dir, "mspass_workflow.ipynb", "-p", "n_data", "12", "-p", "drop_first", "False")
+    run_dir = prepare_run_dir(cluster.shared / request.node.name[:40], SIF_NAME, ("mspass_workflow.ipynb",))
+    # the guide's way to choose another run script: from the environment, over mspass_setup.sh's default
+    job = cluster.sbatch("job_script.sh", "mspass_workflow.ipynb", "-p", "n_data", "12", "-p", "drop_first", "False",
+                         env={"MSPASS_RUNSCRIPT": "/opt/mspass/scripts/template/run_mspass_sharded.sh"},
+                         workdir=f"/shared/{run_dir.name}")
     state, code = cluster.wait_job(job, 400)
     output = job_output(run_dir, job)
     assert "the sharded database has no login" in output  # said before anything starts
@@ -207,3 +188,145 @@ def test_a_sharded_job_runs_a_shard_on_each_other_node_or_fails_clearly_without_
         assert "needs a database engine that can shard" in output and "MSPASS_DB_ENGINE=mongodb" in output, output
     wait_until_nothing_runs(cluster, 60)
 
+
+
+# ---------------------------------------------------------------------- MsPASS's HPC guide
+#: mspass_setup.sh as MsPASS's HPC guide prints it (deploy_mspass_on_hpc.rst), this cluster's
+#: paths on the site-specific lines: MSPASS_HOME=~/mspass with the SIF under containers/, and
+#: the run script copied into the work directory
+GUIDE_SETUP = """\
+#! /bin/bash
+
+# See User's Manual for more guidance on setting these variables
+export MSPASS_HOME=~/mspass
+export MSPASS_CONTAINER=${{MSPASS_HOME}}/containers/mspass_latest.sif
+export SINGULARITY_BIND=/shared
+
+export MSPASS_WORK_DIR={run}
+export MSPASS_DB_DIR={run}/db
+export MSPASS_LOG_DIR={run}/logs
+export MSPASS_WORKER_DIR={run}/work
+
+export HOSTNAME_BASE="cluster.example.edu"
+
+if [ -z $MSPASS_RUNSCRIPT ] ; then
+  export MSPASS_RUNSCRIPT={run}/run_mspass.sh
+fi
+"""
+
+
+def guide_home(cluster) -> None:
+    """~/mspass on every node as the guide has it: this checkout, the SIF in containers/."""
+    for node in NODES:
+        code, out = cluster.exec(node, "mkdir -p ~/mspass/containers && "
+                                       f"ln -sfn /sif/{SIF_NAME} ~/mspass/containers/mspass_latest.sif && "
+                                       "ln -sfn /opt/mspass/mspass_roles ~/mspass/mspass_roles && "
+                                       "ln -sfn /opt/mspass/scripts ~/mspass/scripts")
+        assert code == 0, out
+
+
+def open_tunnel(cluster, command: str) -> None:
+    """The printed ssh command, run on ctl as the user's computer would (-f: once forwarding works)."""
+    words = command.split()
+    assert words[:2] == ["ssh", "-N"], command
+    # stderr to a file: the jump's helper would keep docker exec's output open
+    code, out = cluster.exec("ctl", "ssh -f -o ExitOnForwardFailure=yes " + " ".join(words[1:]) + " 2>/tmp/tunnel.err"
+                             " || { cat /tmp/tunnel.err; exit 1; }")
+    assert code == 0, out
+
+
+def fetch(cluster, url: str) -> str:
+    code, out = cluster.exec("ctl", ["python3", "-c", "import sys, urllib.request\n"
+                                     "print(urllib.request.urlopen(sys.argv[1], timeout=20).read().decode())", url])
+    assert code == 0, out
+    return out
+
+
+def test_the_guides_setup_script_runs_the_workflow_and_the_printed_tunnel_reaches_the_dashboard(cluster, run_dir):
+    guide_home(cluster)
+    run = f"/shared/{run_dir.name}"
+    (run_dir / "mspass_setup.sh").write_text(GUIDE_SETUP.format(run=run))
+    shutil.copy(REPO / "scripts" / "template" / "run_mspass.sh", run_dir)  # the guide keeps a copy there
+    for path in (run_dir / "mspass_setup.sh", run_dir / "run_mspass.sh"):
+        shutil.chown(path, 1000, 1000)
+    # the login node, by the full name the job prints (HOSTNAME_BASE)
+    cluster.exec("ctl", "echo \"$(getent hosts ctl | cut -d' ' -f1) ctl.cluster.example.edu\" >>/etc/hosts",
+                 user="root")
+    job = submit(cluster, run_dir, "mspass_workflow.ipynb", "-p", "n_data", "24", "-p", "expect_workers", "2",
+                 "-p", "seconds_per_datum", "2")
+    # a batch job says how to watch its dashboard while it runs
+    match = wait_until(lambda: re.search(r"\n    (ssh -N -J (\S+) -L 8787:localhost:\d+ (\w+))\n"
+                                         r"  then open (http://localhost:8787/status)", job_output(run_dir, job)),
+                       240, "the dashboard's ssh tunnel in the job's output", interval=0.5,
+                       details=lambda: job_output(run_dir, job))
+    command, login, node, url = match.groups()
+    assert (login, node) == ("ctl.cluster.example.edu", "c1")
+    try:
+        open_tunnel(cluster, command)
+        page = fetch(cluster, url)
+    finally:
+        cluster.exec("ctl", ["pkill", "-u", "mspass", "-x", "ssh"])
+    assert "<title>Dask" in page, page[:2000]
+
+    state, code = cluster.wait_job(job, 400)
+    assert (state, code) == ("COMPLETED", "0:0"), job_output(run_dir, job)
+    summary = json.loads((run_dir / "mspass_workflow-summary.json").read_text())
+    assert summary["documents"] == 24 and summary["hosts"] == ["c2", "c3"] and summary["max_abs_difference"] < 1e-9
+    assert (run_dir / "logs" / "mspass_workflow.executed.ipynb").exists()
+    info = json.loads((run_dir / f"mspass-job-{job}.json").read_text())
+    assert info["state"] == "ended" and info["nodes"] == NODES
+    assert info["tunnel"] == [command] and info["dashboard"].startswith("http://c1:")
+    assert "mspass hpc: worker ready: worker on c2,c3" in job_output(run_dir, job)  # both workers' states
+    # secure by default: dask went over TLS; the job's certificates went with it, the
+    # database's password stays private beside its files for the next job on them
+    assert info["scheduler"].startswith("tls://c1:")
+    assert not (run_dir / f".mspass-job-{job}").exists()
+    assert (run_dir / "db.password").stat().st_mode & 0o777 == 0o600
+    assert (run_dir / "db").stat().st_mode & 0o777 == 0o700
+    # every role stopped by its own supervisor (not srun's SIGKILL), the database last and cleanly
+    assert re.findall(r"mspass hpc: (\S+) stopped \(exit code (\d+)", job_output(run_dir, job)) == [
+        ("worker", "0"), ("scheduler", "0"), ("db", "0")]
+    assert "mspass db: db stopped (exit code 0" in (run_dir / "logs" / f"hpc-{job}-db.out").read_text()
+    # the host's MSPASS_HOME (the checkout) stayed out of the containers: MsPASS found its own schema
+    executed = (run_dir / "logs" / "mspass_workflow.executed.ipynb").read_text()
+    assert "MSPASS_HOME = /home/mspass/mspass" not in executed and "MSPASS_HOME = " in executed
+    wait_until_nothing_runs(cluster, 60)
+
+
+def test_single_node_sh_runs_by_sbatch_and_sourced_in_an_interactive_allocation(cluster, request):
+    require((SIF_DIR / SIF_NAME).is_file(), f"the SIF {SIF_DIR / SIF_NAME}; run `make sif`")
+    run_dir = prepare_run_dir(cluster.shared / request.node.name[:40], SIF_NAME, ("mspass_workflow.ipynb",),
+                              scripts=("single_node.sh",))
+    workdir = f"/shared/{run_dir.name}"
+    job = cluster.sbatch("single_node.sh", "mspass_workflow.ipynb", "-p", "n_data", "12", "-p", "summary_name",
+                         "sbatch-summary.json", workdir=workdir)  # Slurm runs a spooled copy of it
+    state, code = cluster.wait_job(job, 400)
+    assert (state, code) == ("COMPLETED", "0:0"), job_output(run_dir, job)
+    summary = json.loads((run_dir / "sbatch-summary.json").read_text())
+    assert summary["documents"] == 12 and summary["hosts"] == [cluster.job_info(job)["NodeList"]]
+
+    # salloc's shell sources it: the notebook runs, then the shell goes on with its own options
+    code, out = cluster.exec("ctl", ["salloc", "-N1", "bash", "-c",
+                                     "source ./single_node.sh mspass_workflow.ipynb -p n_data 6 -p summary_name "
+                                     "sourced-summary.json; echo \"after: $? options: $-\""], workdir=workdir)
+    assert code == 0, out
+    after = re.search(r"after: (\d+) options: (\w+)", out)
+    assert after and after.group(1) == "0" and not set("eu") & set(after.group(2)), out
+    assert json.loads((run_dir / "sourced-summary.json").read_text())["documents"] == 6
+    wait_until_nothing_runs(cluster, 60)
+
+
+def test_a_dedicated_scheduler_node_with_uneven_worker_counts(cluster, run_dir):
+    layout = "--primary 1 --scheduler-node 0 --db-node 0 --primary-workers 1 --workers-per-node 2 --threads-per-worker 1"
+    job = cluster.sbatch("job_script.sh", "mspass_workflow.ipynb", "-p", "n_data", "24", "-p", "expect_workers", "3",
+                         "-p", "seconds_per_datum", "0.5", env={"MSPASS_HPC_ARGS": layout},
+                         workdir=f"/shared/{run_dir.name}")
+    state, code = cluster.wait_job(job, 400)
+    assert (state, code) == ("COMPLETED", "0:0"), job_output(run_dir, job)
+    info = json.loads((run_dir / f"mspass-job-{job}.json").read_text())
+    assert [(r["name"], r["nodes"]) for r in info["roles"]] == [
+        ("db", ["c1"]), ("scheduler", ["c1"]), ("worker-primary", ["c2"]), ("worker", ["c3"]), ("frontend", ["c2"])]
+    summary = json.loads((run_dir / "mspass_workflow-summary.json").read_text())
+    # three single-threaded worker processes took part: one beside the notebook, two on c3
+    assert summary["documents"] == 24 and summary["hosts"] == ["c2", "c3"] and len(summary["workers"]) == 3
+    wait_until_nothing_runs(cluster, 60)
