@@ -26,9 +26,10 @@ class Service:
     #: output file; None inherits our stdout (batch runs print where the user looks)
     log: Path | None = None
     stop_signal: int = signal.SIGTERM
-    #: asks the service to stop, in place of stop_signal: for a process that would pass the
-    #: signal on as something harsher (srun turns SIGTERM into SIGKILL for its tasks)
-    stop: Callable[[], None] | None = None
+    #: asks the service to stop, in place of stop_signal, for a process that would pass the
+    #: signal on as something harsher (srun turns SIGTERM into SIGKILL for its tasks); False:
+    #: it did not, send stop_signal
+    stop: Callable[[], bool] | None = None
     stop_timeout: float = 10.0
     #: the role's main process: when it exits the role ends with its exit code
     main: bool = False

@@ -557,9 +557,11 @@ class Supervisor:
             return
         since = time.monotonic()
         try:
-            service.stop() if service.stop else _signal_group(proc.pid, service.stop_signal)
+            asked = bool(service.stop and service.stop())
         except Exception as err:  # noqa: BLE001 - it can still be signalled
             self.say(f"WARNING: cannot ask {service.name} to stop ({err}): sending {service.stop_signal}")
+            asked = False
+        if not asked:
             _signal_group(proc.pid, service.stop_signal)
         try:
             proc.wait(service.stop_timeout)

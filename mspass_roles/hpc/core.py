@@ -313,16 +313,19 @@ class Runtime:
         return [*self.batch.step(launch.nodes, step_name(launch.name)), self.command, "run", "--no-eval", *self.args,
                 self.container, *launch.args]
 
-    def stop(self, launch: Launch) -> Callable[[], None]:
+    def stop(self, launch: Launch) -> Callable[[], bool]:
         return functools.partial(self._stop, launch, dict(os.environ))
 
-    def _stop(self, launch: Launch, env: dict[str, str]) -> None:
+    def _stop(self, launch: Launch, env: dict[str, str]) -> bool:
         """SIGTERM to the role's own supervisor on each node (its pid from its state file), by
         a step on that node: it stops its services as on any stop (the database cleanly, a tmp
         database copied back). Not a signal through Slurm to the whole step: that reaches every
         process of it, Apptainer's FUSE mounts of the image too, and the role then dies of
         SIGBUS mid-stop; srun itself turns SIGTERM into SIGKILL. A node whose role wrote no
-        state (not started) gets Slurm's signal to the step."""
+        state (not started) gets Slurm's signal to the step. When Slurm ends the job itself
+        (scancel), it signals every process anyway: srun's SIGTERM then ends the step at once."""
+        if self.batch.job_ending(env):
+            return False
         run = Path(launch.env["MSPASS_RUN_DIR"])
         kills, unknown = [], False
         for node in launch.nodes:
@@ -334,8 +337,9 @@ class Runtime:
                 continue
             kills.append(subprocess.Popen([*self.batch.step([node], step_name(f"stop-{launch.name}")), "kill",
                                            "-TERM", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        if any(kill.wait(60) for kill in kills) or unknown:
+        if any(kill.wait(30) for kill in kills) or unknown:
             self.batch.stop_step(env, step_name(launch.name))
+        return True
 
     def env(self, launch: Launch) -> dict[str, str]:
         prefix = "SINGULARITYENV_" if Path(self.command).name == "singularity" else "APPTAINERENV_"

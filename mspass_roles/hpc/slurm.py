@@ -39,6 +39,13 @@ class Slurm:
         return ["srun", f"--nodes={len(nodes)}", f"--ntasks={len(nodes)}", "--ntasks-per-node=1",
                 f"--nodelist={','.join(nodes)}", "--overlap", f"--job-name={name}"]
 
+    def job_ending(self, env: dict[str, str]) -> bool:
+        """Whether Slurm is ending the job itself (scancel, walltime): it then signals every
+        step, and a new step (to stop one) would only wait."""
+        state = subprocess.run(["squeue", "--noheader", f"--jobs={self.job_id(env)}", "--format=%T"],
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+        return state not in ("RUNNING", "")  # "": squeue cannot tell; try to stop the step
+
     def stop_step(self, env: dict[str, str], name: str) -> None:
         """SIGTERM to the tasks of this job's step `name`, through Slurm: srun itself turns a
         SIGTERM into SIGKILL for its tasks ("forcing job termination"), which would kill a

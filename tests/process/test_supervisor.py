@@ -204,3 +204,35 @@ def test_a_stop_whose_after_stop_fails_exits_1(tmp_path):
     code, out = run(plan, tmp_path)
     assert code == 1, out
     assert "ERROR: after stopping db: cannot copy the database to /home/db" in out
+
+
+def test_a_service_asked_to_stop_its_own_way_gets_no_signal_unless_the_ask_says_it_did_not(tmp_path):
+    """Service.stop (an HPC step: a SIGTERM to the role's own supervisor, as srun would
+    SIGKILL its tasks) replaces stop_signal; when it says it did not ask, the signal goes."""
+    import os
+    import signal
+
+    ports = free_ports(2)
+    asked: list[str] = []
+
+    def polite(name: str, did: bool):
+        def stop() -> bool:
+            asked.append(name)
+            if did:  # as a role's supervisor would, on its own: its process ends
+                pid = int((tmp_path / f"{name}.pid").read_text())
+                os.kill(pid, signal.SIGINT)
+            return did
+        return stop
+
+    services = []
+    for name, port, did in (("asked", ports[0], True), ("signalled", ports[1], False)):
+        service = child(name, port, tmp_path, stop=polite(name, did), stop_signal=signal.SIGTERM)
+        service.argv[2] = f"import os; open({str(tmp_path / (name + '.pid'))!r}, 'w').write(str(os.getpid()))\n" \
+                          + service.argv[2]
+        services.append(service)
+    plan = Plan(role="test", services=[*services, Service(name="batch", argv=[sys.executable, "-c", "pass"],
+                                                          main=True, after=("asked", "signalled"))])
+    code, out = run(plan, tmp_path)
+    assert code == 0 and asked == ["signalled", "asked"], out  # the plan's last first
+    # SIGINT from its own stop, SIGTERM from the supervisor: each ended by what it was sent
+    assert "asked stopped (exit code 130" in out and "signalled stopped (exit code 143" in out, out
