@@ -316,11 +316,28 @@ def test_single_node_sh_runs_by_sbatch_and_sourced_in_an_interactive_allocation(
     wait_until_nothing_runs(cluster, 60)
 
 
-def test_a_dedicated_scheduler_node_with_uneven_worker_counts(cluster, run_dir):
+def test_a_dedicated_scheduler_node_with_uneven_worker_counts_and_a_reverse_tunnel(cluster, run_dir):
+    """The layout, and the guide's answer for sites without ssh to compute nodes: the job
+    opens the tunnel to the login node (ctl here), the user forwards to the login node only."""
     layout = "--primary 1 --scheduler-node 0 --db-node 0 --primary-workers 1 --workers-per-node 2 --threads-per-worker 1"
     job = cluster.sbatch("job_script.sh", "mspass_workflow.ipynb", "-p", "n_data", "24", "-p", "expect_workers", "3",
-                         "-p", "seconds_per_datum", "0.5", env={"MSPASS_HPC_ARGS": layout},
-                         workdir=f"/shared/{run_dir.name}")
+                         "-p", "seconds_per_datum", "1", workdir=f"/shared/{run_dir.name}",
+                         env={"MSPASS_HPC_ARGS": f"{layout} --tunnel reverse", "LOGIN_NODE_BASENAME": "ctl"})
+    match = wait_until(lambda: re.search(r"\n    (ssh -N -L 8787:localhost:(\d+) ctl)\n  then open (http://\S+/status)",
+                                         job_output(run_dir, job)),
+                       240, "the reverse tunnel's ssh command in the job's output", interval=0.5,
+                       details=lambda: job_output(run_dir, job))
+    command, login_port, url = match.groups()
+    assert 40000 <= int(login_port) < 60000  # from the job id, on the login node
+    try:
+        # the job's ssh from the scheduler's node, the dashboard on that node's loopback
+        wait_until(lambda: cluster.exec("ctl", ["ss", "-Hltn", f"sport = :{login_port}"])[1].strip(), 60,
+                   "the job's reverse tunnel listening on the login node", interval=0.5,
+                   details=lambda: job_output(run_dir, job))
+        open_tunnel(cluster, command)
+        assert "<title>Dask" in fetch(cluster, url)
+    finally:
+        cluster.exec("ctl", ["pkill", "-u", "mspass", "-x", "ssh"])
     state, code = cluster.wait_job(job, 400)
     assert (state, code) == ("COMPLETED", "0:0"), job_output(run_dir, job)
     info = json.loads((run_dir / f"mspass-job-{job}.json").read_text())
