@@ -111,11 +111,11 @@ test-reliability: install ## kills, tmp databases (mount points, kill then start
 test-sif: install ## the SIF under Apptainer as a non-root user (all-in-one, roles on one node, bad dirs); needs `make sif`
 	SIF_NAME=mspass_$(TAG).sif $(BIN)/python -m pytest tests/sif $(PYTEST_ARGS)
 
-slurm-image: apptainer-image ## node image of the emulated Slurm cluster (Debian sid's Slurm + Apptainer)
+slurm-image: apptainer-image ## node image of the emulated Slurm cluster (Debian sid's Slurm, Apptainer, sshd, bullseye's Python 3.9)
 	DOCKER_BUILDKIT=1 docker build -q -f scripts/test-images/slurm.Dockerfile -t mspass-slurm:sid scripts/test-images >/dev/null
 	@echo "slurm-image: mspass-slurm:sid"
 
-test-hpc: install slurm-image ## job scripts on an emulated Slurm cluster (ctl + 3 nodes) running the SIF; needs `make sif`
+test-hpc: install slurm-image ## MsPASS's HPC guide on an emulated Slurm cluster (ctl + 3 nodes): job scripts, single_node.sh, HPCClusterLauncher on Python 3.9, tunnels, layouts; needs `make sif`
 	SIF_NAME=mspass_$(TAG).sif $(BIN)/python -m pytest tests/hpc $(PYTEST_ARGS)
 
 test-compose: install ## the compose files: up --wait, notebooks by exec, scale, a killed worker, down/up, Spark; needs `make build`
