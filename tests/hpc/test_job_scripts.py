@@ -96,8 +96,12 @@ def test_an_interactive_job_prints_how_to_reach_jupyter(cluster, run_dir):
     # from another machine of the cluster, as the tunnel would
     assert cluster.exec("ctl", ["python3", "-c", check, f"token {token}"])[1].strip() == "200"
     assert cluster.exec("ctl", ["python3", "-c", check, "token wrong"])[1].strip() == "403"
-    cluster.scancel(job)
-    assert cluster.wait_job(job, 120)[0] == "CANCELLED"
+    # the README's clean stop: SIGTERM to the launcher only, which stops every role in order
+    code, out = cluster.exec("ctl", ["scancel", "--batch", "--signal=TERM", str(job)])
+    assert code == 0, out
+    assert cluster.wait_job(job, 120) == ("COMPLETED", "0:0"), job_output(run_dir, job)
+    assert re.findall(r"mspass hpc: (\S+) stopped \(exit code (\d+)", job_output(run_dir, job)) == [
+        ("frontend", "0"), ("worker", "0"), ("scheduler", "0"), ("db", "0")], job_output(run_dir, job)
     wait_until_nothing_runs(cluster, 60)
 
 
