@@ -44,7 +44,7 @@ class Slurm:
         step, and a new step (to stop one) would only wait."""
         state = subprocess.run(["squeue", "--noheader", f"--jobs={self.job_id(env)}", "--format=%T"],
                                capture_output=True, text=True, timeout=30).stdout.strip()
-        return state not in ("RUNNING", "")  # "": squeue cannot tell; try to stop the step
+        return state != "RUNNING"  # also when squeue no longer knows it: it has ended
 
     def stop_step(self, env: dict[str, str], name: str) -> None:
         """SIGTERM to the tasks of this job's step `name`, through Slurm: srun itself turns a

@@ -6,6 +6,7 @@ submit directory and calling run(NOTEBOOK). Only the import line differs from th
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -13,6 +14,7 @@ from tests.hpc.conftest import SIF_DIR, SIF_NAME
 from tests.hpc.test_job_scripts import wait_until_nothing_runs
 from tests.support.hpc_jobs import prepare_run_dir
 from tests.support.prerequisites import require
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.hpc
 
@@ -64,7 +66,8 @@ HPC_cluster:
 @pytest.fixture
 def course_dir(cluster, request):
     require((SIF_DIR / SIF_NAME).is_file(), f"the SIF {SIF_DIR / SIF_NAME}; run `make sif`")
-    run_dir = prepare_run_dir(cluster.shared / f"course-{request.node.callspec.id}", SIF_NAME,
+    name = request.node.callspec.id if hasattr(request.node, "callspec") else "interactive"
+    run_dir = prepare_run_dir(cluster.shared / f"course-{name}", SIF_NAME,
                               ("mspass_workflow.ipynb", "failing.ipynb"), scripts=())
     (run_dir / "HPCClusterLauncher.yaml").write_text(CONFIGURATION.format(sif=SIF_NAME, run=f"/shared/{run_dir.name}"))
     # run() takes no parameters: the workflow's own defaults, set for this layout's 3 workers
@@ -80,9 +83,9 @@ def course_dir(cluster, request):
     return run_dir
 
 
-def submit(cluster, run_dir, notebook: str) -> int:
+def submit(cluster, run_dir, notebook: str, job: str = COURSE_JOB) -> int:
     script = run_dir / "course.job"
-    script.write_text(COURSE_JOB.format(notebook=notebook))
+    script.write_text(job.format(notebook=notebook))
     return cluster.sbatch("course.job", workdir=f"/shared/{run_dir.name}")
 
 
@@ -110,3 +113,23 @@ def test_the_course_job_script_runs_the_notebook_on_python_39_and_ends_with_its_
     assert info["state"] == "ended"  # shutdown at exit: every container stopped, the database last, cleanly
     assert out.index("mspass hpc: db stopped (exit code 0") > out.index("mspass hpc: worker stopped (exit code 0")
     wait_until_nothing_runs(cluster, 60)
+
+
+def test_an_interactive_session_says_how_to_reach_jupyter_at_once(cluster, course_dir):
+    interactive = COURSE_JOB.replace('launcher.run("{notebook}")', "launcher.interactive_session()")
+    job = submit(cluster, course_dir, "", interactive)
+    out = course_dir / f"mspass.o{job}"
+    # while Jupyter runs, not once it has ended (mspass-launcher 0.1.1)
+    match = wait_until(lambda: re.search(r"ssh -N -J \S+ -L 8888:localhost:(\d+) -L 8787:localhost:\d+ (\w+)\n"
+                                         r".*/lab\?token=([\w.~-]+)", out.read_text() if out.exists() else ""),
+                       180, "the ssh tunnel in the job's output", interval=0.5,
+                       details=lambda: out.read_text() if out.exists() else "(no output)")
+    port, node, token = match.groups()
+    check = ("import sys, urllib.request\n"
+             f"req = urllib.request.Request('http://{node}:{port}/api/status', headers={{'Authorization': sys.argv[1]}})\n"
+             "print(urllib.request.urlopen(req, timeout=10).status)")
+    assert cluster.exec("ctl", ["python3", "-c", check, f"token {token}"])[1].strip() == "200"
+    # the course's script is bash running python: scancel ends it, and Slurm every step
+    cluster.scancel(job)
+    assert cluster.wait_job(job, 120)[0] == "CANCELLED"
+    wait_until_nothing_runs(cluster, 120)
