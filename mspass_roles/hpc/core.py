@@ -39,6 +39,9 @@ FORWARDED = re.compile(r"^(MSPASS_|MONGODB_PORT$|DASK_|SPARK_|JUPYTER_PORT$|MONG
 #: image: the containers get it empty, so that each uses its own mspasspy's
 HOST_SIDE = {"MSPASS_CONTAINER", "MSPASS_RUNSCRIPT", "MSPASS_HPC_ARGS", "MSPASS_CONTAINER_RUNTIME", "MSPASS_PYTHON",
              "MSPASS_LAUNCHER_EXTRA", "MSPASS_HOME"}
+#: the launcher's own plan: its state file, LAUNCHER_ROLE-NODE.json in the run dir, says when
+#: every step is ready (HPCClusterLauncher waits on it)
+LAUNCHER_ROLE = "hpc"
 STOP_GRACE = 90.0  # seconds for srun steps to end after SIGTERM; the database needs its time
 
 
@@ -390,7 +393,7 @@ def supervised_plan(launches: list[Launch], runtime: Runtime, log_dir: Path, job
         frontend.after = tuple(s.name for s in services[:-1])
         if frontend.main and part == "all":
             frontend.after_stop = info.stopping
-    return Plan(role="hpc", services=services, on_ready=None if part == "frontend" else info.running)
+    return Plan(role=LAUNCHER_ROLE, services=services, on_ready=None if part == "frontend" else info.running)
 
 
 class JobInfo:
@@ -476,7 +479,7 @@ def run(info: JobInfo, runtime: Runtime, log_dir: Path, wait_timeout: float, par
     node = socket.gethostname()
     options = Options(node=node, env=dict(os.environ), ready_timeout=wait_timeout, wait_timeout=wait_timeout,
                       # HPCClusterLauncher learns there that every service is ready
-                      state_file=info.run_dir / f"hpc-{node}.json" if owner else None)
+                      state_file=info.run_dir / f"{LAUNCHER_ROLE}-{node}.json" if owner else None)
     if owner:
         info.write("starting")
     try:

@@ -14,7 +14,6 @@ with mpiexec; keys this platform cannot honour give one warning each.
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import shlex
 import signal
@@ -24,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..probes import RoleStateProbe
 from ..supervisor import _die_with_parent
 from . import core
 from .cli import BATCH_SYSTEMS, batch_system
@@ -176,9 +176,6 @@ class HPCClusterLauncher:
         here = str(Path(__file__).resolve().parents[2])
         return {**self.env, "PYTHONPATH": os.pathsep.join(p for p in (here, self.env.get("PYTHONPATH")) if p)}
 
-    def _state(self) -> Path:
-        return core.run_dir(self.env, self.job_id) / f"hpc-{socket.gethostname()}.json"
-
     def launch(self, verbose: bool = False) -> None:
         """Start the database, the scheduler and the workers; return once every one answers.
         RuntimeError when they cannot start (their output above says why)."""
@@ -200,20 +197,12 @@ class HPCClusterLauncher:
             time.sleep(0.5)
 
     def _ready(self) -> bool:
-        try:
-            return bool(json.loads(self._state().read_text()).get("ready"))
-        except (OSError, ValueError):
-            return False
+        """The services' supervisor (on this node) says in its state file that all are ready."""
+        return self._role_ready(core.LAUNCHER_ROLE, [socket.gethostname()])
 
     def _role_ready(self, role: str, nodes: list[str]) -> bool:
-        run_dir = core.run_dir(self.env, self.job_id)
-        for node in nodes:
-            try:
-                if not json.loads((run_dir / f"{role}-{node}.json").read_text()).get("ready"):
-                    return False
-            except (OSError, ValueError):
-                return False
-        return True
+        run_dir = str(core.run_dir(self.env, self.job_id))
+        return all(RoleStateProbe(run_dir, role, node=node).check() is None for node in nodes)
 
     def status(self, container: str = "all", verbose: bool = True) -> int:
         """1 when the component(s) run and answer, 0 when one does not (or is not in this layout)."""
