@@ -6,6 +6,7 @@ message (bitnami style). Nothing here starts processes; directory checks only re
 
 from __future__ import annotations
 
+import ast
 import difflib
 import ipaddress
 import os
@@ -182,6 +183,14 @@ VARIABLES = (
     Var("MSPASS_DASHBOARD_ADDRESS", "dashboard_address", "address the dask dashboard listens on (it has no "
         "login): 127.0.0.1 keeps it to this node, reached through an ssh tunnel (mspass-hpc does so)", kind="rule",
         shown="MSPASS_BIND_ADDRESS", roles=("all", "scheduler")),
+    Var("DASK_DISTRIBUTED__DASHBOARD__LINK", "dashboard_link", "dask's own setting: the dashboard link a notebook's "
+        "dask client shows (`dask_client`, `dask_client.dashboard_link`); mspass-desktop, compose.yaml and "
+        "mspass-hpc set the address the user's browser reaches", shown="dask's {scheme}://{host}:{port}/status, "
+        "the scheduler's address as the frontend reaches it", roles=FRONTEND_ROLES),
+    Var("DASK_DISTRIBUTED__CLIENT__PRELOAD", "client_preload", "dask's own setting: modules each dask client of a "
+        "notebook preloads, a name or a list; the frontend adds mspass_roles.dask_compat (MsPASS's documented "
+        "`register_worker_plugin`)", kind="rule", shown="mspass_roles.dask_compat", roles=FRONTEND_ROLES,
+        show=lambda modules: repr(list(modules))),
     Var("MSPASS_NODE_NAME", "node_name", "name of this node in logs and worker names", kind="rule",
         shown="host name"),
     Var("MSPASS_WORK_DIR", "work_dir", "run directory; notebooks live here", kind="rule",
@@ -462,6 +471,11 @@ class SettingsView:
             elif self.scheduler == "spark":
                 env["SPARK_MASTER_PORT"] = str(self.scheduler_address.port)
                 env["SPARK_MASTER_URL"] = f"spark://{self.scheduler_address.hostport}"
+        if self.scheduler == "dask":
+            env["DASK_DISTRIBUTED__CLIENT__PRELOAD"] = repr(list(self.client_preload))
+            # a notebook's first cell shows warnings, not distributed's INFO lines (each preload
+            # logs three); the notebook's client only: the services keep their own levels
+            env["DASK_LOGGING__DISTRIBUTED"] = "warning"
         if self.mspass_home:
             env["MSPASS_HOME"] = self.mspass_home
         return env
@@ -739,6 +753,7 @@ class _Parser:
         self.jupyter(v)
         self.db_auth(v)
         self.dask_tls(v)
+        v["client_preload"] = self.client_preload()
         self.spark_secret(v)
         self.sharding(v)
         v["mspass_home"] = self.mspass_home(v["role"])
@@ -856,6 +871,24 @@ class _Parser:
         address = v["db_address"]
         if user and address and address.uri and "@" in address.uri.split("?")[0]:
             self.problem("MSPASS_DB_ADDRESS names a user and MONGO_INITDB_ROOT_USERNAME is set; valid: one of them")
+
+    def client_preload(self) -> tuple[str, ...]:
+        """DASK_DISTRIBUTED__CLIENT__PRELOAD as dask reads it (a Python literal, else the text
+        itself), with the module that gives notebooks MsPASS's documented dask calls."""
+        from .dask_compat import MODULE
+
+        name = "DASK_DISTRIBUTED__CLIENT__PRELOAD"
+        raw = self.get(name, "")
+        try:
+            given = ast.literal_eval(raw) if raw else []
+        except (SyntaxError, ValueError):
+            given = raw
+        given = [given] if isinstance(given, str) else given
+        if not isinstance(given, (list, tuple)) or not all(isinstance(m, str) and m for m in given):
+            self.problem(f"{name}={raw!r} is not a module name or a list of them; valid: e.g. "
+                         "mymodule or ['mymodule', 'other']")
+            given = []
+        return tuple(dict.fromkeys([*given, MODULE]))
 
     def dask_tls(self, v: dict[str, Any]) -> None:
         """dask's CA file and the certificate and key of each dask role this role runs: named

@@ -20,6 +20,9 @@ TUNNELS = ("forward", "reverse")
 #: the ports of the user's computer: the usual ones, whatever the job's are
 LOCAL = {"jupyter": DEFAULT_PORTS["JUPYTER_PORT"], "dask": DEFAULT_PORTS["DASK_DASHBOARD_PORT"],
          "spark": DEFAULT_PORTS["SPARK_MASTER_WEBUI_PORT"]}
+#: the dask dashboard at the user's end of the printed tunnel: the link a notebook's dask client
+#: shows (dask's distributed.dashboard.link), so that it opens on the user's computer
+DASHBOARD_LINK = f"http://localhost:{LOCAL['dask']}/status"
 #: the guide's variables for the login node's ports: Jupyter's, the dashboard's
 LOGIN_PORTS = {"jupyter": "LOGIN_PORT", "dashboard": "STATUS_PORT"}
 

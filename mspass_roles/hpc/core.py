@@ -221,6 +221,9 @@ def plan(layout: Layout, nodes: list[str], env: dict[str, str], job_id: str,
     common["MSPASS_RUN_DIR"] = str(run_dir(env, job_id))
     common["MSPASS_SCHEDULER"] = layout.scheduler
     common.update(JobCredentials.for_job(layout, env, run_dir(env, job_id)).variables)
+    # what a notebook's `dask_client` links to: the tunnel's end (a link the user set wins)
+    if layout.scheduler == "dask":
+        common.setdefault("DASK_DISTRIBUTED__DASHBOARD__LINK", access.DASHBOARD_LINK)
     batch = ["--batch", notebook, *(notebook_args or [])] if notebook else []
     if layout.all_in_one and layout.sharded:
         raise HpcError("--sharded and --all-in-one: a sharded database needs nodes of its own; choose one")
@@ -273,7 +276,8 @@ def worker_arg(layout: Layout, given: str, processes: int) -> str:
 
 def sharded_database(primary: str, shard_nodes: list[str], nodes: list[str], common: dict[str, str]) -> list[Launch]:
     """A shard on each node of `shard_nodes`, its id from the node's index in the job's
-    allocation (rs0, rs1, ...: the same ids for a job of as many nodes, on whichever nodes,
+    allocation (rsN: rs1, rs2, ... with the database on node 0; the same ids for a job of as
+    many nodes, on whichever nodes,
     so a later job finds each shard's data by id), and the dbmanager on the primary node."""
     port = common["MONGODB_PORT"]
     shards = [(f"rs{nodes.index(node)}", node) for node in shard_nodes]

@@ -282,7 +282,7 @@ def test_a_job_is_secure_by_default_with_paths_only_in_the_containers_environmen
     assert json.loads(info.path.read_text())["scheduler"].startswith("tls://c1:")
 
     insecure = core.plan(core.Layout(secure=False), ["c1", "c2"], env, "42", None)
-    assert not any(k.startswith(("MONGO_INITDB", "DASK_DISTRIBUTED", "MSPASS_SPARK_SECRET")) or k == "MSPASS_DASHBOARD_ADDRESS"
+    assert not any(k.startswith(("MONGO_INITDB", "DASK_DISTRIBUTED__COMM", "MSPASS_SPARK_SECRET")) or k == "MSPASS_DASHBOARD_ADDRESS"
                    for launch in insecure for k in launch.env)
     spark = core.plan(core.Layout(scheduler="spark"), ["c1", "c2"], env, "42", None)
     assert "MONGO_INITDB_ROOT_USERNAME" in spark[0].env and "DASK_DISTRIBUTED__COMM__TLS__CA_FILE" not in spark[0].env
