@@ -1,11 +1,14 @@
 """`mspass-desktop`: start, show and stop MsPASS on a laptop (Docker SDK for Python).
 
+    mspass-desktop [-c FILE] [-v]    MsPASS for the current directory until Ctrl-C (as MsPASS's
+                                     own launcher does when typed bare)
     mspass-desktop up [WORKDIR]      the all-in-one container, WORKDIR as its work dir
     mspass-desktop run NOTEBOOK      a batch run (in the running container, or a fresh one)
     mspass-desktop down              stop it; the database shuts down cleanly
 
-Settings come from options, else from mspass-desktop.toml in the work dir, else from the
-user's config dir (~/.config/mspass/mspass-desktop.toml), else defaults.
+Settings come from options, else from the file -c names, else from mspass-desktop.toml in
+the work dir, else from the user's config dir (~/.config/mspass/mspass-desktop.toml), else
+defaults. -c also reads MsPASS's own launcher configuration (MsPASSDesktopGUI.yaml).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -53,7 +57,21 @@ class Options:
     cpus: float | None = None
     memory: str | None = None
     browser: bool = True
+    #: which browser opens Jupyter, by the name Python's webbrowser module knows (e.g. firefox);
+    #: None: the system's default (or $BROWSER)
+    web_browser: str | None = None
     db_volume: str | None = None
+
+
+#: keys of MsPASS's own launcher configuration (MsPASSDesktopGUI.yaml) that -c reads: those that
+#: mean something here, and those of its GUI and Compose set-up that have nothing to set here
+MSPASS_GUI_KEYS = {"web_browser": "web_browser"}
+MSPASS_GUI_IGNORED = {
+    "minimum_window_size_x": "no window", "minimum_window_size_y": "no window", "grid_padding": "no window",
+    "docker_compose_yaml_file": "one all-in-one container, no Compose file",
+    "engine_startup_delay_time": "readiness is asked of the services, not waited for",
+    "status_monitor_time_interval": "the container's own health check watches the services",
+}
 
 
 # ---------------------------------------------------------------------- settings
@@ -62,16 +80,39 @@ def config_files(workdir: Path) -> list[Path]:
     return [workdir / CONFIG_NAME, user_dir / CONFIG_NAME]  # first found wins, key by key
 
 
-def load_config(workdir: Path) -> dict:
+def mspass_gui_config(path: Path, text: str) -> dict:
+    """MsPASS's own launcher configuration (YAML): the keys that mean something here; the
+    others are said once, with why they do not apply."""
+    from .hpc.yamlfile import YamlError, load
+
+    try:
+        data = load(text, str(path))
+    except YamlError as err:
+        raise DesktopError(str(err), 2) from err
+    run_dir = data.pop("container_run_directory", HOME)
+    if run_dir != HOME:
+        raise DesktopError(f"{path}: container_run_directory={run_dir!r}; valid: {HOME} (the image's work dir)", 2)
+    ignored = sorted(set(data) & set(MSPASS_GUI_IGNORED))
+    if ignored:
+        print(f"{PROG}: {path}: not used here: " + "; ".join(f"{k} ({MSPASS_GUI_IGNORED[k]})" for k in ignored),
+              file=sys.stderr)
+    return {MSPASS_GUI_KEYS.get(k, k): v for k, v in data.items() if k not in MSPASS_GUI_IGNORED}
+
+
+def load_config(workdir: Path, given: Path | None = None) -> dict:
+    """Settings from config files: the one -c names, else the work dir's over the user's."""
     import tomllib
 
     merged: dict = {}
     known = {f.name for f in fields(Options)} - {"workdir"}
-    for path in reversed(config_files(workdir)):  # the work dir's file overrides the user's
+    if given is not None and not given.is_file():
+        raise DesktopError(f"-c {given}: no such file", 2)
+    for path in [given] if given is not None else reversed(config_files(workdir)):
         if not path.is_file():
             continue
         try:
-            data = tomllib.loads(path.read_text())
+            text = path.read_text()
+            data = mspass_gui_config(path, text) if path.suffix in (".yaml", ".yml") else tomllib.loads(text)
         except (OSError, tomllib.TOMLDecodeError) as err:
             raise DesktopError(f"{path}: {err}", 2) from err
         unknown = sorted(set(data) - known)
@@ -83,7 +124,8 @@ def load_config(workdir: Path) -> dict:
 
 def resolve_options(args: argparse.Namespace) -> Options:
     workdir = Path(getattr(args, "workdir", None) or os.getcwd()).expanduser().resolve()
-    values = load_config(workdir)
+    given = getattr(args, "config_file", None)
+    values = load_config(workdir, Path(given).expanduser() if given else None)
     for field in fields(Options):
         given = getattr(args, field.name, None)
         if given is not None and field.name != "workdir":
@@ -193,8 +235,12 @@ def published_ports(opts: Options) -> dict[str, tuple[str, int]]:
     return ports
 
 
-def container_environment(opts: Options) -> dict[str, str]:
+def container_environment(opts: Options, ports: dict[str, tuple[str, int]] | None = None) -> dict[str, str]:
     env = {"MSPASS_SCHEDULER": opts.scheduler, "MSPASS_NODE_NAME": opts.name}
+    dashboard = (ports or {}).get(f"{DEFAULT_PORTS['DASK_DASHBOARD_PORT']}/tcp")
+    if dashboard and opts.scheduler == "dask":
+        # the link a notebook's dask client shows: where this computer's browser reaches it
+        env["DASK_DISTRIBUTED__DASHBOARD__LINK"] = f"http://{dashboard[0]}:{dashboard[1]}/status"
     if opts.memory:
         env["MSPASS_DASK_WORKER_MEMORY_LIMIT"] = "auto"  # dask sizes itself from the cgroup limit
     if opts.db_volume:
@@ -202,14 +248,14 @@ def container_environment(opts: Options) -> dict[str, str]:
     return env
 
 
-def container_kwargs(opts: Options) -> dict:
+def container_kwargs(opts: Options, ports: dict[str, tuple[str, int]] | None = None) -> dict:
     volumes = {str(opts.workdir): {"bind": HOME, "mode": "rw"}}
     if opts.db_volume:
         volumes[opts.db_volume] = {"bind": "/data/db", "mode": "rw"}
     kwargs = {
         "user": f"{os.getuid()}:{os.getgid()}",  # files in the work dir stay the user's
         "volumes": volumes,
-        "environment": container_environment(opts),
+        "environment": container_environment(opts, ports),
         "hostname": opts.name,
         "labels": {LABEL: "1", f"{LABEL}.workdir": str(opts.workdir)},
         "stop_signal": "SIGTERM",
@@ -309,8 +355,9 @@ def cmd_up(opts: Options) -> int:
                            + (f"See `{PROG} url`, or stop it with `{PROG} down`." if found.status == "running"
                               else f"Remove it with `docker rm {opts.name}`, or use --name."))
     prepare_db_volume(client, opts)
-    container = client.containers.run(opts.image, detach=True, name=opts.name, ports=published_ports(opts),
-                                      **container_kwargs(opts))
+    ports = published_ports(opts)
+    container = client.containers.run(opts.image, detach=True, name=opts.name, ports=ports,
+                                      **container_kwargs(opts, ports))
     try:
         found = wait_healthy(container)
     except BaseException:  # also Ctrl-C: nothing half-started stays behind
@@ -323,8 +370,76 @@ def cmd_up(opts: Options) -> int:
     named = "" if opts.name == Options.name else f" --name {opts.name}"
     print(f"Stop it with `{PROG} down{named}`.")
     if opts.browser and "jupyter" in links:
-        webbrowser.open(links["jupyter"])
+        open_browser(opts, links["jupyter"])
     return 0
+
+
+def open_browser(opts: Options, url: str) -> None:
+    try:
+        browser = webbrowser.get(opts.web_browser) if opts.web_browser else webbrowser
+        opened = browser.open(url)
+    except webbrowser.Error as err:
+        opened = False
+        print(f"{PROG}: web_browser={opts.web_browser!r}: {err}", file=sys.stderr)
+    if not opened:
+        print(f"{PROG}: no browser opened; open the jupyter URL above yourself", file=sys.stderr)
+
+
+class _Ended(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (the terminal closed): handled as Ctrl-C is."""
+
+
+def _end_session(signum, frame):
+    raise _Ended(signal.Signals(signum).name)
+
+
+def cmd_session(opts: Options, verbose: bool) -> int:
+    """Bare `mspass-desktop`: MsPASS for the current directory while the user wants it.
+
+    Starts the all-in-one container (or finds the one running under this name), prints
+    its state and addresses, opens Jupyter, then stays in the foreground, showing the
+    services' output with -v. Ctrl-C, SIGTERM or a closed terminal stop the container it
+    started the way `down` does (the database shuts down cleanly; its files stay in the
+    work dir); one it found running is left running."""
+    client = docker_client()
+    found = existing(client, opts.name)
+    started = found is None or found.status != "running"
+    if verbose:
+        print(f"{PROG}: settings: " + ", ".join(f"{f.name}={getattr(opts, f.name)}" for f in fields(Options)),
+              file=sys.stderr)
+    previous = {sig: signal.signal(sig, _end_session) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    container = None
+    try:
+        if started:
+            cmd_up(opts)  # ended while it starts: it removes what it started
+            container = existing(client, opts.name)
+            print("Press Ctrl-C to stop MsPASS (the database shuts down cleanly).", flush=True)
+        else:
+            container = found
+            print(f"MsPASS already runs in container {opts.name} (work dir "
+                  f"{found.labels.get(f'{LABEL}.workdir', '?')}); ending this leaves it running.")
+            cmd_status(opts)
+        # the services' output until the container ends (or the user ends us)
+        for chunk in container.logs(stream=True, follow=True, since=int(time.time())):
+            if verbose:
+                sys.stdout.write(chunk.decode(errors="replace"))
+                sys.stdout.flush()
+        container.reload()
+        print(f"{PROG}: the container ended by itself ({container.status}); its last lines:\n"
+              + container.logs(tail=30).decode(errors="replace"), file=sys.stderr)
+    except KeyboardInterrupt as why:
+        print(f"\n{PROG}: {str(why) or 'Ctrl-C'}", file=sys.stderr)
+        if container is None:  # ended while starting: up removed what it started
+            return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not started:
+        return 0
+    # a second Ctrl-C must not leave the database half stopped: `down` runs to its end
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    return cmd_down(opts)
 
 
 def cmd_status(opts: Options) -> int:
@@ -430,9 +545,16 @@ def cmd_version(opts: Options) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Start, show and stop MsPASS on this computer (Docker).",
+                                usage=f"{PROG} [-h] [-c FILE] [-v] [COMMAND ...]",
                                 epilog=f"Settings may also come from {CONFIG_NAME} in the work dir or in "
                                        "~/.config/mspass/; options win.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p.add_argument("-c", "--config-file", dest="config_file", metavar="FILE",
+                   help=f"settings file ({CONFIG_NAME} format, or MsPASS's MsPASSDesktopGUI.yaml) instead of "
+                        "the work dir's and the user's")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the settings, and the services' output")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND",
+                           description="with none: start MsPASS for the current directory, open Jupyter, "
+                                       "show its addresses, and stop it cleanly on Ctrl-C")
 
     def common(sp, workdir_arg: bool = False):
         if workdir_arg:
@@ -475,6 +597,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         opts = resolve_options(args)
+        if args.command is None:
+            return cmd_session(opts, args.verbose)
         if args.command == "version":
             return cmd_version(opts)
         if args.command == "up":

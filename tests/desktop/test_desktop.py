@@ -11,11 +11,13 @@ import socket
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
 from tests.support.paths import NOTEBOOKS
 from tests.support.prerequisites import http_status
+from tests.support.terminal import Terminal
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.desktop
@@ -166,3 +168,40 @@ def test_errors_say_what_to_do_and_leave_nothing_running(docker, workdir, name, 
     assert expected in result.stderr
     running = [c.name for c in docker.containers.list(filters={"label": "io.mspass.desktop"})]
     assert name not in running
+
+
+def test_bare_mspass_desktop_runs_until_ctrl_c_and_keeps_the_database(docker, workdir, name, tmp_path):
+    # MsPASS's own launcher is typed bare, with -c FILE; the browser it opens records the URL
+    config = tmp_path / "desktop.toml"
+    config.write_text(f'name = "{name}"\nport = {free_port()}\ndashboard_port = {free_port()}\n')
+    opened = tmp_path / "opened-url"
+    browser = f"{sys.executable} -c \"import sys; open('{opened}', 'w').write(sys.argv[1])\" %s"
+    shutil.copy(NOTEBOOKS / "dashboard_link.py", workdir)
+    term = Terminal([str(Path(sys.executable).parent / "mspass-desktop"), "-c", str(config)], workdir,
+                    {"BROWSER": browser})
+    try:
+        term.wait_for(r"Press Ctrl-C to stop", 300)
+        base, token = jupyter_url(term.text)
+        assert opened.read_text() == f"{base}/lab?token={token}"  # Jupyter was opened, with its token
+        assert http_status(f"{base}/api/status", token) == 200
+        assert re.search(r"dashboard +http://127\.0\.0\.1:\d+/status", term.text), term.text
+
+        # work done in the session, and the dashboard link a notebook shows answers from here
+        assert desktop("run", "--name", name, str(workdir / "roundtrip.ipynb"), "-p", "n_tasks", "12").returncode == 0
+        link = re.search(r"^dashboard: (\S+)$", desktop("run", "--name", name, str(workdir / "dashboard_link.py")).stdout,
+                         re.M).group(1)
+        assert http_status(link) == 200, link
+
+        term.ctrl_c()
+        assert term.wait_exit(180) == 0, term.text[-3000:]
+    except BaseException:
+        os.kill(term.pid, 9)
+        os.waitpid(term.pid, 0)
+        raise
+    assert "Ctrl-C" in term.text and f"stopped {name}" in term.text
+    from docker.errors import NotFound
+
+    with pytest.raises(NotFound):  # the container is gone, stopped as `down` stops it
+        docker.containers.get(name)
+    count = desktop("run", "--name", name, str(workdir / "count_docs.py"))
+    assert "documents: 12" in count.stdout, count.stdout + count.stderr  # the database kept its data
