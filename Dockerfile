@@ -141,6 +141,8 @@ FROM mspasspy AS engine-mongodb
 # only; an arm64 image needs an Ubuntu base and its repository line.
 ARG MONGODB_VERSION=8.0.32
 ARG MONGOSH_VERSION=2.14.0
+# mongodump, mongorestore, mongoimport, mongoexport: MongoDB's database tools (mspass-db uses them)
+ARG MONGODB_TOOLS_VERSION=100.17.0
 ARG MONGODB_APT_SOURCE="http://repo.mongodb.org/apt/debian bookworm/mongodb-org/8.0 main"
 ARG MONGODB_APT_KEY_URL=https://pgp.mongodb.com/server-8.0.asc
 ARG TARGETARCH
@@ -161,7 +163,7 @@ RUN --mount=type=secret,id=ca \
     apt-get update; \
     apt-get install -y --no-install-recommends \
         "mongodb-org-server=${MONGODB_VERSION}" "mongodb-org-mongos=${MONGODB_VERSION}" \
-        "mongodb-mongosh=${MONGOSH_VERSION}"; \
+        "mongodb-mongosh=${MONGOSH_VERSION}" "mongodb-database-tools=${MONGODB_TOOLS_VERSION}"; \
     apt-get purge -y --auto-remove curl gnupg; \
     rm -rf /var/lib/apt/lists/*
 

@@ -16,7 +16,7 @@
 #                       repository answers (for this platform), else ferretdb, with a notice.
 #   MONGODB_APT_SOURCE, MONGODB_APT_KEY_URL   MongoDB's apt repository ("URI SUITE COMPONENT")
 #                       and its key; default: MongoDB's public one (the Dockerfile's ARGs)
-#   MONGODB_VERSION, MONGOSH_VERSION   the pinned packages (default: the Dockerfile's)
+#   MONGODB_VERSION, MONGOSH_VERSION, MONGODB_TOOLS_VERSION   the pinned packages (default: the Dockerfile's)
 #   EXTRA_CA_CERT       CA bundle handed to the build as a BuildKit secret (never stored in
 #                       the image); empty: none. Default: the host's bundle when present.
 #   PLATFORM            e.g. linux/arm64 (one platform per build); empty: this machine's
@@ -126,6 +126,7 @@ if command -v go >/dev/null; then
 fi
 add_arg MONGODB_VERSION "${MONGODB_VERSION:-}"
 add_arg MONGOSH_VERSION "${MONGOSH_VERSION:-}"
+add_arg MONGODB_TOOLS_VERSION "${MONGODB_TOOLS_VERSION:-}"
 add_arg MONGODB_APT_SOURCE "${MONGODB_APT_SOURCE:-}"
 add_arg MONGODB_APT_KEY_URL "${MONGODB_APT_KEY_URL:-}"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
