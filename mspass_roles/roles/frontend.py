@@ -148,12 +148,30 @@ def batch_service(s: Settings, batch: Batch, *, wait: bool = True) -> Service:
     )
 
 
+#: the first notebook offered to a user: shipped with the package, so in the image and the SIF
+FIRST_NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "getting_started.ipynb"
+
+
+def offer_first_notebook(work_dir: Path) -> str | None:
+    """A copy of the getting-started notebook in a work dir that holds no notebook yet (a
+    user's first start); never over a file, and never where the user keeps notebooks."""
+    try:
+        if any(work_dir.glob("*.ipynb")):
+            return None
+        target = work_dir / FIRST_NOTEBOOK.name
+        with open(target, "xb") as out:  # x: a file of that name is the user's
+            out.write(FIRST_NOTEBOOK.read_bytes())
+    except OSError:  # a read-only or foreign work dir: Jupyter still starts
+        return None
+    return f"a first notebook for you: {target.name} (MsPASS's components page and a small parallel workflow)"
+
+
 def jupyter_service(s: Settings, *, wait: bool = True) -> Service:
     private = s.run_dir / f"jupyter-{s.node_name}-{s.jupyter_port}"
     config = private / "jupyter_server_config.json"
     token = s.jupyter_token or ("" if s.jupyter_password else secrets.token_urlsafe(24))
 
-    def write_config() -> None:
+    def write_config() -> str | None:
         private.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(private, 0o700)
         # PasswordIdentityProvider is jupyter_server's default identity provider
@@ -177,6 +195,7 @@ def jupyter_service(s: Settings, *, wait: bool = True) -> Service:
         write_private(config, json.dumps(cfg))
 
         scheduler.write()
+        return offer_first_notebook(s.work_dir)
 
     def remove_config() -> None:
         shutil.rmtree(private, ignore_errors=True)

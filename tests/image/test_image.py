@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tarfile
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,8 @@ import pytest
 from mspass_roles.settings import DEFAULT_PORTS
 from tests.support.containers import FAST_HEALTH
 from tests.support.paths import NOTEBOOKS, REPO
-from tests.support.prerequisites import require
+from tests.support.prerequisites import http_status, require
+from tests.support.workflow import check, summary
 
 pytestmark = pytest.mark.image
 
@@ -177,6 +179,34 @@ def test_single_role_containers_become_healthy(containers):
     assert "Jupyter is ready" in containers.logs_of(frontend)
 
 
+def test_a_first_start_offers_the_getting_started_notebook_and_the_dashboard_link_answers(containers, tmp_path):
+    """An empty work dir gets the getting-started notebook, and it runs. The dashboard link
+    a notebook shows answers from the host: `docker run -p PORT:8787 -e
+    DASK_DISTRIBUTED__DASHBOARD__LINK=...`, as the README says for a dashboard published on
+    another port (mspass-desktop does the same)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    link = f"http://127.0.0.1:{port}/status"
+    c = containers.run(user=f"{os.getuid()}:{os.getgid()}", volumes={str(work): {"bind": "/home", "mode": "rw"}},
+                       ports={"8787/tcp": ("127.0.0.1", port)}, environment={"DASK_DISTRIBUTED__DASHBOARD__LINK": link})
+    containers.wait_healthy(c)
+    assert sorted(p.name for p in work.glob("*.ipynb")) == ["getting_started.ipynb"]
+    first = c.exec_run(["mspass-role", "--batch", "getting_started.ipynb"], user=f"{os.getuid()}:{os.getgid()}")
+    assert first.exit_code == 0, first.output.decode()[-3000:]
+    assert "stacked 8 traces" in (work / "logs" / "getting_started.executed.ipynb").read_text()
+
+    shutil.copy(NOTEBOOKS / "mspass_workflow.ipynb", work)
+    run = c.exec_run(["mspass-role", "--batch", "mspass_workflow.ipynb", "-p", "n_data", "6"],
+                     user=f"{os.getuid()}:{os.getgid()}")
+    assert run.exit_code == 0, run.output.decode()[-3000:]
+    found = check(summary(work), 6)
+    assert found["components"]["dashboard_link"] == link
+    assert http_status(link) == 200
+
+
 def test_mspass_workflow_as_the_host_user_on_a_bind_mount(containers, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
@@ -187,7 +217,7 @@ def test_mspass_workflow_as_the_host_user_on_a_bind_mount(containers, tmp_path):
                        volumes={str(work): {"bind": "/home", "mode": "rw"}})
     assert containers.wait_exit(c, 300) == 0, containers.logs_of(c)
     summary = json.loads((work / "mspass_workflow-summary.json").read_text())
-    assert summary["documents"] == 12 and summary["max_abs_difference"] < 1e-9
+    check(summary, 12)
     written = [p for p in work.rglob("*")]
     assert (work / "logs" / "mspass_workflow.executed.ipynb") in written and (work / "db") in written
     assert {(p.stat().st_uid, p.stat().st_gid) for p in written} == {(12345, 12345)}
