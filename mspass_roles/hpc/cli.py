@@ -73,7 +73,8 @@ def parser() -> argparse.ArgumentParser:
     layout.add_argument("--all-in-one", action="store_true", help="one all-in-one container on the primary node")
     layout.add_argument("--sharded", action="store_true",
                         help="sharded MongoDB (an image with MongoDB): dbmanager on the database's node, a shard "
-                             "on every other node (ids rs0, rs1, ... from the nodes' order); the database then "
+                             "on every other node (ids rsN, N the node's index in the job: rs1, rs2, ... with the database on "
+                             "node 0); the database then "
                              "has no login in this version, dask keeps its TLS")
     run.add_argument("--ports", choices=("auto", "default"), default="auto",
                      help="auto (default): a block of ports from the job id; default: the usual ports")

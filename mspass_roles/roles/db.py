@@ -111,7 +111,7 @@ def explain_mongod_exit(code: int, log: Path, path: Path, running: str | None = 
     through = " then ".join(steps) if steps else "each major release in between"
     return (f"the data in {path} has {of}, which mongod {running} cannot open: MongoDB upgrades data one major "
             f"release at a time. Open it with MongoDB {through}, setting each one's featureCompatibilityVersion "
-            "before the next (README: \"Data from an older MongoDB\"); the data is untouched")
+            "before the next (docs/image.md: \"Data from an older MongoDB\"); the data is untouched")
 
 
 def server_env(s: Settings, fresh: bool) -> dict[str, str]:
