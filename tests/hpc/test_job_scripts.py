@@ -277,6 +277,8 @@ def test_the_guides_setup_script_runs_the_workflow_and_the_printed_tunnel_reache
     assert (state, code) == ("COMPLETED", "0:0"), job_output(run_dir, job)
     summary = json.loads((run_dir / "mspass_workflow-summary.json").read_text())
     assert check(summary, 24)["hosts"] == ["c2", "c3"]
+    # the dashboard link the notebook showed is the page the printed tunnel reached
+    assert summary["components"]["dashboard_link"] == url
     assert (run_dir / "logs" / "mspass_workflow.executed.ipynb").exists()
     info = json.loads((run_dir / f"mspass-job-{job}.json").read_text())
     assert info["state"] == "ended" and info["nodes"] == NODES
