@@ -248,6 +248,8 @@ def config() -> int:
 
 def passthrough(args: list[str]) -> int:
     """Run a program instead of services (`docker run mspass bash`)."""
+    import errno
+
     try:
         os.execvp(args[0], args)
     except FileNotFoundError:
@@ -258,8 +260,11 @@ def passthrough(args: list[str]) -> int:
         print(f"{PROG}: {args[0]}: command not found (not a role either; roles: {', '.join(ROLES)})",
               file=sys.stderr)
         return 127
-    except PermissionError as err:
-        print(f"{PROG}: {args[0]}: {err.strerror}", file=sys.stderr)
+    except OSError as err:  # e.g. not executable (EACCES)
+        # ENOEXEC: an executable text file without #!, which a shell would run with sh
+        reason = (f"not a program (no #! line); run it with its interpreter, e.g. bash {args[0]} or python {args[0]}"
+                  if err.errno == errno.ENOEXEC else err.strerror)
+        print(f"{PROG}: {args[0]}: {reason}", file=sys.stderr)
         return 126
     return 0  # not reached: exec replaced us
 

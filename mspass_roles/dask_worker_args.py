@@ -12,6 +12,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import os
+import socket
+from pathlib import Path
 
 
 def worker_command():
@@ -119,4 +122,35 @@ def value_problems(ctx) -> list[str]:
                 ok = False
             if not ok:
                 found.append(f"{option} {params[key]!r} is not a port; valid: PORT or FIRST:LAST, from 0 to 65535")
+    return found + machine_problems(params)
+
+
+def machine_problems(params) -> list[str]:
+    """Files and interfaces the worker needs from this machine. Relative paths are left to
+    dask: they are relative to the worker's directory, not to ours."""
+    found: list[str] = []
+    scheduler_file = params["scheduler_file"]
+    if scheduler_file and os.path.isabs(scheduler_file) and not Path(scheduler_file).parent.is_dir():
+        # dask waits for the file (until --death-timeout); in a missing directory none can appear
+        found.append(f"--scheduler-file {scheduler_file!r}: its directory {str(Path(scheduler_file).parent)!r} does "
+                     "not exist, so the scheduler's file can never appear there; valid: a path in an existing "
+                     "directory (the one `dask scheduler --scheduler-file` writes, e.g. on a shared file system)")
+    local_directory = params["local_directory"]
+    if local_directory and os.path.isabs(local_directory):
+        existing = Path(local_directory)
+        while not os.path.exists(existing):  # dask makes the missing directories
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            found.append(f"--local-directory {local_directory!r} cannot be made: {str(existing)!r} is not a "
+                         f"directory uid {os.getuid()} can write; valid: a writable directory")
+    interface = params["interface"]
+    names = [name for _, name in socket.if_nameindex()]
+    if interface and interface not in names:
+        found.append(f"--interface {interface!r} is not a network interface of this machine; valid: "
+                     f"{', '.join(names)}")
+    for option, key in (("--preload", "preload"), ("--preload-nanny", "preload_nanny")):
+        for name in params[key]:
+            # dask reads a name ending in .py as a file to run, anything else as a module or URL
+            if name.endswith(".py") and os.path.isabs(name) and not os.path.isfile(name):
+                found.append(f"{option} {name!r} is not a file; valid: a Python file, a module name or a URL")
     return found

@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import socket
+import stat
 import tempfile
 from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
@@ -62,8 +63,28 @@ MSPASS_ROLES = ("all", "worker", "frontend")
 
 
 def local_address(bind: str) -> str:
-    """How processes on this node reach a service bound to `bind`."""
+    """How processes on this node reach a service bound to `bind`. Jupyter (tornado) bound to
+    '::' listens on IPv6 only, so its probe went to 127.0.0.1 and never had an answer."""
+    if bind == "::":
+        return "::1"
     return "127.0.0.1" if bind in ANY_ADDRESS else bind
+
+
+def is_local_address(host: str) -> bool:
+    """True when `host` (an IP or a name resolving to some) is an address of this machine: a
+    socket can be bound to it. Nothing listens: the socket is closed at once."""
+    try:
+        found = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    for family, kind, proto, _, address in found:
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.bind(address)  # port 0: any free one; EADDRNOTAVAIL: not this machine's
+            return True
+        except OSError:
+            continue
+    return False
 
 
 def announced_address(bind: str) -> str:
@@ -180,6 +201,11 @@ VARIABLES = (
     _port("MSPASS_SPARK_BLOCKMANAGER_PORT", "spark_blockmanager_port", 7079,
           "Spark block manager port of the driver", FRONTEND_ROLES),
     Var("MSPASS_BIND_ADDRESS", "bind_address", "address services listen on", "0.0.0.0", "rule"),
+    Var("MSPASS_SERVICE_ADDRESS", "service_address", "address the database and dask's scheduler and workers "
+        "listen on; role all keeps them to its container unless told otherwise (they have no login by default), "
+        "while Jupyter and the dashboard listen on MSPASS_BIND_ADDRESS, to be published", kind="rule",
+        shown="MSPASS_BIND_ADDRESS; role all without MSPASS_BIND_ADDRESS: 127.0.0.1",
+        roles=("all", "db", "dbmanager", "shard", "scheduler", "worker")),
     Var("MSPASS_DASHBOARD_ADDRESS", "dashboard_address", "address the dask dashboard listens on (it has no "
         "login): 127.0.0.1 keeps it to this node, reached through an ssh tunnel (mspass-hpc does so)", kind="rule",
         shown="MSPASS_BIND_ADDRESS", roles=("all", "scheduler")),
@@ -282,6 +308,57 @@ def listening_ports(role: str, scheduler: str) -> list[str]:
     return names
 
 
+#: the most a secret file (NAME_FILE) may hold: a token, password or key is far smaller; a
+#: wrong path (a disk image, /dev/zero) must not fill the memory
+SECRET_FILE_MAX = 64 * 1024
+#: each secret file's text (or why it cannot be had), by variable and path: read once per
+#: process, since the supervisor's checks and probes ask for the login again and again
+_SECRET_FILES: dict[tuple[str, str], str | ValueError] = {}
+#: what a file that is not a regular one is, by stat's test
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def size_text(size: int) -> str:
+    """A size as people read it: bytes, or whole KiB, MiB, GiB when it is one."""
+    for unit, name in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if size >= unit and size % unit == 0:
+            return f"{size // unit} {name}"
+    return f"{size:,} bytes"
+
+
+def read_secret_file(path: str) -> str:
+    """The text of a secret file: a regular file of at most SECRET_FILE_MAX bytes. ValueError
+    saying what is wrong (the caller names the variable and the path)."""
+    unreadable = f"cannot be read by uid {os.getuid()}"
+    try:
+        # O_NONBLOCK: opening a FIFO would wait for a writer, and the role with it
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as err:
+        raise ValueError(f"{unreadable}: {err.strerror}") from None
+    try:
+        status = os.fstat(fd)
+        for test, kind in _FILE_KINDS:
+            if test(status.st_mode):
+                raise ValueError(f"is {kind}, not a regular file; valid: a file holding the secret")
+        limit = f"a secret file holds at most {size_text(SECRET_FILE_MAX)}"
+        if status.st_size > SECRET_FILE_MAX:
+            raise ValueError(f"is {size_text(status.st_size)}; {limit}")
+        data = b""
+        while len(data) <= SECRET_FILE_MAX and (part := os.read(fd, SECRET_FILE_MAX + 1 - len(data))):
+            data += part  # capped too when it grows, or says size 0 (as /proc's files do)
+        if len(data) > SECRET_FILE_MAX:
+            raise ValueError(f"is more than {size_text(SECRET_FILE_MAX)}; {limit}")
+    except OSError as err:
+        raise ValueError(f"{unreadable}: {err.strerror}") from None
+    finally:
+        os.close(fd)
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise ValueError("is not text (UTF-8); valid: a file holding the secret") from None
+
+
 def env_value(env: Mapping[str, str], name: str) -> str | None:
     """NAME's value, or for a variable declared file_ok the text of the file NAME_FILE names
     (one trailing newline dropped, as `echo secret > file` adds one). None when neither is
@@ -291,11 +368,14 @@ def env_value(env: Mapping[str, str], name: str) -> str | None:
         return value
     if value is not None:
         raise ValueError(f"{name} and {name}_FILE are both set; valid: one of them")
-    try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(f"{name}_FILE={path!r} cannot be read by uid {os.getuid()}: "
-                         f"{getattr(err, 'strerror', None) or err}") from None
+    if (name, path) not in _SECRET_FILES:
+        try:
+            _SECRET_FILES[name, path] = read_secret_file(path)
+        except ValueError as err:
+            _SECRET_FILES[name, path] = ValueError(f"{name}_FILE={path!r} {err}")
+    text = _SECRET_FILES[name, path]
+    if isinstance(text, ValueError):
+        raise text
     return text[:-1] if text.endswith("\n") else text
 
 
@@ -408,6 +488,23 @@ class SettingsView:
         return Address(self.bind_address or "0.0.0.0", port).hostport
 
     @property
+    def service_binds_all(self) -> bool:
+        return self.service_address in ANY_ADDRESS
+
+    def service_hostport(self, port: int) -> str:
+        """Where the database or dask listens (MSPASS_SERVICE_ADDRESS), for argv and messages."""
+        return Address(self.service_address or "0.0.0.0", port).hostport
+
+    def local_service_hostport(self, port: int) -> str:
+        """How processes on this node reach the database or dask, for probes."""
+        return Address(local_address(self.service_address), port).hostport
+
+    @property
+    def service_url_host(self) -> str:
+        """The service address as dask's --host wants it (IPv6 in brackets)."""
+        return Address(self.service_address, 0).url_host
+
+    @property
     def bind_url_host(self) -> str:
         """The bind address as dask's --host wants it (IPv6 in brackets)."""
         return Address(self.bind_address, 0).url_host
@@ -494,12 +591,14 @@ class SettingsView:
         which=None,
         in_container: bool | None = None,
         find_mspasspy=installed_mspass_home,
+        is_local=is_local_address,
     ) -> "Settings":
         """Build and validate. Raises SettingsError listing every problem.
 
         `which` finds executables (shutil.which); `in_container` overrides the
-        /.dockerenv check; `find_mspasspy` finds the installed MsPASS package. They are
-        parameters so that unit tests stay pure.
+        /.dockerenv check; `find_mspasspy` finds the installed MsPASS package; `is_local`
+        says whether an address is this machine's. They are parameters so that unit tests
+        stay pure.
         """
         return _Parser(
             os.environ if env is None else env,
@@ -507,6 +606,7 @@ class SettingsView:
             which,
             os.path.exists("/.dockerenv") if in_container is None else in_container,
             find_mspasspy,
+            is_local,
         ).parse()
 
 
@@ -523,6 +623,13 @@ Settings.__module__ = __name__  # make_dataclass's own `module` argument needs P
 _HOST_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_])?$")
 _BYTES_RE = re.compile(r"^(auto|\d+(\.\d+)?\s*([kmgtp]i?b?|b)?)$", re.IGNORECASE)
 MIN_WORKER_MEMORY = 256 * 2**20
+#: characters FerretDB cannot have in its data directory: its SQLite URL file:PATH/ ends at
+#: # and ?, % starts an escape there; * [ \ and ? are patterns in the glob that finds its
+#: databases again (escaping does not help: FerretDB writes the decoded path back raw)
+FERRETDB_PATH_UNSAFE = "#?%*[\\"
+#: the first line of a PEM certificate and of a private key (PKCS#8, or OpenSSL's EC and RSA forms)
+PEM_BEGIN = {"certificate": re.compile(r"^-----BEGIN CERTIFICATE-----", re.MULTILINE),
+             "private key": re.compile(r"^-----BEGIN ([A-Z]+ )?PRIVATE KEY-----", re.MULTILINE)}
 
 
 #: how each address scheme is written, for the "valid:" part of messages
@@ -577,7 +684,7 @@ def memory_bytes(size: str) -> float:
 
 
 class _Parser:
-    def __init__(self, env, role_override, which, in_container, find_mspasspy):
+    def __init__(self, env, role_override, which, in_container, find_mspasspy, is_local=is_local_address):
         import shutil
 
         self.env = env
@@ -585,7 +692,10 @@ class _Parser:
         self.which = which or shutil.which
         self.in_container = in_container
         self.find_mspasspy = find_mspasspy
+        self.is_local = is_local
         self.problems: list[str] = []
+        #: variables whose value could not be had (e.g. a bad NAME_FILE): a problem said once
+        self.unreadable: set[str] = set()
 
     # helpers ---------------------------------------------------------------
     def raw(self, name: str) -> str | None:
@@ -593,7 +703,9 @@ class _Parser:
         try:
             return env_value(self.env, name)
         except ValueError as err:
-            self.problem(str(err))
+            if name not in self.unreadable:
+                self.problem(str(err))
+            self.unreadable.add(name)
             return None
 
     def get(self, name: str, default: str = "") -> str:
@@ -703,6 +815,20 @@ class _Parser:
                          "/var/tmp); valid: a writable directory, e.g. docker run --tmpfs /tmp")
             return ""
 
+    def bind_address(self, name: str, address: str) -> None:
+        """An address services listen on: one of this machine's, checked now (a service bound
+        elsewhere fails only once the others run)."""
+        valid = ("valid: an IP address or host name of this machine, e.g. 0.0.0.0 (every interface) or "
+                 "127.0.0.1 (this node only)")
+        if not is_host(address):
+            self.problem(f"{name}={address!r} is not an address; {valid}")
+        elif address == "::":
+            # every IPv6 interface: local processes reach it at ::1 (Jupyter bound to :: is IPv6 only)
+            if not self.is_local("::1"):
+                self.problem(f"{name}='::' needs IPv6, which is off here (no ::1); {valid}")
+        elif address not in ANY_ADDRESS and not self.is_local(address.strip("[]")):
+            self.problem(f"{name}={address!r} is not an address of this machine; {valid}")
+
     def directory(self, name: str, path: Path, shown: str | None = None) -> Path:
         """Check that `path` exists as a writable dir or can be created. `shown`: the value as
         given, when `path` is the directory it names a file in."""
@@ -766,13 +892,16 @@ class _Parser:
         """Bind address, node name, the services' addresses and the ports a role binds."""
         role, scheduler = v["role"], v["scheduler"]
         bind = v["bind_address"] = self.get("MSPASS_BIND_ADDRESS", BY_NAME["MSPASS_BIND_ADDRESS"].default)
-        if not is_host(bind):
-            self.problem(f"MSPASS_BIND_ADDRESS={bind!r} is not an address; valid: an IP address or host name")
-        local = local_address(bind)
+        # closed by default: an all-in-one's database and dask serve its own container only
+        service = v["service_address"] = self.get("MSPASS_SERVICE_ADDRESS") or (
+            "127.0.0.1" if role == "all" and not self.get("MSPASS_BIND_ADDRESS") else bind)
+        local = local_address(service)
         dashboard = v["dashboard_address"] = self.get("MSPASS_DASHBOARD_ADDRESS") or bind
-        if not is_host(dashboard):
-            self.problem(f"MSPASS_DASHBOARD_ADDRESS={dashboard!r} is not an address; valid: an IP address or host "
-                         "name")
+        self.bind_address("MSPASS_BIND_ADDRESS", bind)
+        if self.get("MSPASS_SERVICE_ADDRESS"):
+            self.bind_address("MSPASS_SERVICE_ADDRESS", service)
+        if self.get("MSPASS_DASHBOARD_ADDRESS"):
+            self.bind_address("MSPASS_DASHBOARD_ADDRESS", dashboard)
         node_name = v["node_name"] = self.get("MSPASS_NODE_NAME", socket.gethostname())
         # it names files: no "/" may take them elsewhere, and no name may pass the file system's
         # 255 bytes with what is added to it (a 241-character name failed the tmp database's start)
@@ -828,12 +957,24 @@ class _Parser:
         v["run_dir"] = self.directory("MSPASS_RUN_DIR", Path(raw_run_dir)) if raw_run_dir else Path("/")
         if role in DB_ROLES:
             self.directory("MSPASS_DB_DIR", v["db_dir"])
+        if role in DB_ROLES and v["db_engine"] == "ferretdb" and v["db_path"] == "scratch":
+            self.ferretdb_dir(v["db_dir"])
         if role in WORKER_ROLES:
             self.directory("MSPASS_WORKER_DIR", v["worker_dir"])
         ready_file = self.get("MSPASS_DB_READY_FILE")
         if ready_file and role in DB_ROLES:  # touched once the database runs: too late to find it cannot be
             self.directory("MSPASS_DB_READY_FILE", Path(ready_file).parent, shown=ready_file)
         v["db_ready_file"] = Path(ready_file) if ready_file else None
+
+    def ferretdb_dir(self, path: Path) -> None:
+        """FerretDB opens its files by a URL (file:PATH/) that it writes back unescaped and
+        lists by a glob: some characters make it open, or find, another file."""
+        bad = [c for c in dict.fromkeys(str(path)) if c in FERRETDB_PATH_UNSAFE or not c.isprintable()]
+        if bad:
+            given = "" if self.get("MSPASS_DB_DIR") else " (under MSPASS_WORK_DIR)"
+            self.problem(f"MSPASS_DB_DIR={str(path)!r}{given} contains {', '.join(map(repr, bad))}, which FerretDB's "
+                         f"SQLite URL (file:PATH/) cannot hold; valid: a path without {' '.join(FERRETDB_PATH_UNSAFE)} "
+                         "or control characters")
 
     def dask_worker(self, v: dict[str, Any]) -> None:
         """MSPASS_WORKER_ARG as dask reads it, and the memory limit it or
@@ -861,9 +1002,10 @@ class _Parser:
         """The database's user: both or neither (as the official mongo image requires)."""
         user = v["db_username"] = self.get("MONGO_INITDB_ROOT_USERNAME") or None
         password = v["db_password"] = self.raw("MONGO_INITDB_ROOT_PASSWORD") or None
-        if bool(user) != bool(password):
-            given, missing = (("MONGO_INITDB_ROOT_USERNAME", "MONGO_INITDB_ROOT_PASSWORD") if user
-                              else ("MONGO_INITDB_ROOT_PASSWORD", "MONGO_INITDB_ROOT_USERNAME"))
+        given, missing = (("MONGO_INITDB_ROOT_USERNAME", "MONGO_INITDB_ROOT_PASSWORD") if user
+                          else ("MONGO_INITDB_ROOT_PASSWORD", "MONGO_INITDB_ROOT_USERNAME"))
+        # a *_FILE that cannot be read is a problem of its own already
+        if bool(user) != bool(password) and missing not in self.unreadable:
             self.problem(f"{given} is set but {missing} is not; valid: both (or their *_FILE forms) to require "
                          "authentication, or neither")
         if user and ":" in user:
@@ -915,6 +1057,22 @@ class _Parser:
                 self.problem(f"{name} is required for role {v['role']!r} when {ca_var} is set; valid: a PEM file")
             elif not os.access(path, os.R_OK) or not Path(path).is_file():
                 self.problem(f"{name}={path!r} is not a file uid {os.getuid()} can read")
+            else:
+                self.pem_file(name, path)
+
+    def pem_file(self, name: str, path: str) -> None:
+        """A PEM file of what dask expects there, told by its -----BEGIN line (dask finds out only
+        when its first connection fails); the first 64 KiB are enough to tell."""
+        what = "private key" if name.endswith("__KEY") else "certificate"
+        try:
+            with open(path, "rb") as file:
+                head = file.read(SECRET_FILE_MAX).decode("ascii", errors="replace")
+        except OSError as err:
+            self.problem(f"{name}={path!r} cannot be read by uid {os.getuid()}: {err.strerror}")
+            return
+        if not PEM_BEGIN[what].search(head):
+            self.problem(f"{name}={path!r} is not a PEM {what} (no -----BEGIN {what.upper()}----- line); "
+                         "valid: a PEM file, e.g. as openssl writes it")
 
     def spark_secret(self, v: dict[str, Any]) -> None:
         secret = v["spark_secret"] = (self.raw("MSPASS_SPARK_SECRET") or "").strip() or None

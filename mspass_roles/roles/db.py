@@ -27,12 +27,12 @@ def data_dir(s: Settings, persistent: Path | None = None, name: str = "db") -> P
 
 
 def bind_options(s: Settings) -> list[str]:
-    """mongod's and mongos's listening options for MSPASS_BIND_ADDRESS."""
-    address = s.bind_address
-    if s.db_username and address not in ("127.0.0.1", "localhost") and not s.binds_all:
+    """mongod's and mongos's listening options for MSPASS_SERVICE_ADDRESS."""
+    address = s.service_address
+    if s.db_username and address not in ("127.0.0.1", "localhost") and not s.service_binds_all:
         address += ",127.0.0.1"  # the localhost exception, by which the first user is created
-    bind = ["--bind_ip_all"] if s.binds_all else ["--bind_ip", address]
-    if ":" in s.bind_address:  # mongod listens on IPv6 only when asked
+    bind = ["--bind_ip_all"] if s.service_binds_all else ["--bind_ip", address]
+    if ":" in s.service_address:  # mongod listens on IPv6 only when asked
         bind.append("--ipv6")
     return bind
 
@@ -46,7 +46,7 @@ def server_argv(s: Settings, path: Path) -> list[str]:
         "--handler=sqlite",
         f"--sqlite-url=file:{path}/",
         f"--state-dir={path}",
-        f"--listen-addr={s.bind_hostport(s.mongodb_port)}",
+        f"--listen-addr={s.service_hostport(s.mongodb_port)}",
         "--telemetry=disable",  # no route to its reporting service here, nor on HPC nodes
         "--debug-addr=-",  # its debug HTTP port would clash between servers on one node
         "--log-format=text",
@@ -228,7 +228,7 @@ def touch_ready_file(s: Settings) -> None:
 
 
 def services(s: Settings) -> list[Service]:
-    uri = f"mongodb://{s.local_hostport(s.mongodb_port)}/"
+    uri = f"mongodb://{s.local_service_hostport(s.mongodb_port)}/"
     fresh = is_fresh(s.db_dir)  # with MSPASS_DB_PATH=tmp too: the persistent copy says
     login = login_options(s.db_credentials)
     engine = "mongod" if s.db_engine == "mongodb" else "ferretdb"
@@ -241,6 +241,6 @@ def services(s: Settings) -> list[Service]:
         probe=MongoPingProbe(uri, write=True, auth=bool(login),
                              first_user=bool(login) and fresh and s.db_engine == "mongodb"),
         env=server_env(s, fresh),
-        summary=f"{engine} on {s.bind_hostport(s.mongodb_port)}",
+        summary=f"{engine} on {s.service_hostport(s.mongodb_port)}",
         on_ready=lambda: touch_ready_file(s),
     )]

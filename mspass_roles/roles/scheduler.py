@@ -31,8 +31,8 @@ def dask_scheduler(s: Settings) -> Service:
     argv = [sys.executable, "-m", "dask", "scheduler",
             "--port", str(s.dask_scheduler_port),
             "--dashboard-address", dashboard]
-    if not s.binds_all:
-        argv += ["--host", s.bind_url_host]
+    if not s.service_binds_all:
+        argv += ["--host", s.service_url_host]
     if s.dask_scheme != "tcp":  # dask reads the certificate, key and CA file from its own config
         argv += ["--protocol", s.dask_scheme]
     return Service(
@@ -41,7 +41,7 @@ def dask_scheduler(s: Settings) -> Service:
         probe=HttpProbe(f"{local}/health", expect="ok"),
         log=s.log_dir / f"scheduler-{s.node_name}.log",
         cwd=s.work_dir,
-        summary=f"dask on {s.dask_scheme}://{s.bind_hostport(s.dask_scheduler_port)}, dashboard "
+        summary=f"dask on {s.dask_scheme}://{s.service_hostport(s.dask_scheduler_port)}, dashboard "
                 f"{local}/status",
         urls={"dashboard": f"{local}/status"},
     )

@@ -39,8 +39,8 @@ def dask_worker(s: Settings, *, wait: bool = True) -> Service:
     if not user.has("--death-timeout"):
         # a worker whose scheduler is gone for good ends, so its role (and an HPC job) ends too
         argv += ["--death-timeout", f"{s.wait_timeout:g}"]
-    if not s.binds_all and not user.has("--host") and not user.has("--listen-address"):
-        argv += ["--host", s.bind_url_host]
+    if not s.service_binds_all and not user.has("--host") and not user.has("--listen-address"):
+        argv += ["--host", s.service_url_host]
     if s.dask_scheme != "tcp" and not user.has("--protocol") and not user.has("--listen-address"):
         # its own listeners too (the nanny's and the worker's): they take tasks from whoever connects
         argv += ["--protocol", s.dask_scheme]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -205,6 +206,30 @@ def test_a_first_start_offers_the_getting_started_notebook_and_the_dashboard_lin
     found = check(summary(work), 6)
     assert found["components"]["dashboard_link"] == link
     assert http_status(link) == 200
+
+
+def test_a_neighbour_on_its_network_reaches_neither_the_database_nor_dask_of_the_all_in_one(containers):
+    """`docker run --network NET mspass`: another container on NET finds the database and
+    the scheduler refused (they listen on the container's loopback: no login by default);
+    Jupyter, which asks for its token, and the dashboard answer, so that they can be published."""
+    net = containers.network()
+    allinone = containers.run("allinone", network=net)
+    containers.wait_healthy(allinone)
+    probe = ("import socket\n"
+             "for port in (27017, 8786, 8888, 8787):\n"
+             "    with socket.socket() as s:\n"
+             "        s.settimeout(10)\n"
+             "        print(port, s.connect_ex(('allinone', port)))\n")
+    outsider = containers.run("outsider", ["python", "-c", probe], network=net)
+    assert containers.wait_exit(outsider, 60) == 0, containers.logs_of(outsider)
+    found = dict(line.split() for line in containers.logs_of(outsider).splitlines() if line.strip())
+    refused = str(errno.ECONNREFUSED)
+    assert (found["27017"], found["8786"]) == (refused, refused), found
+    assert (found["8888"], found["8787"]) == ("0", "0"), found
+    # inside, everything is there: the container's own processes reach them on loopback
+    inside = allinone.exec_run(["python", "-c", "import pymongo; print(pymongo.MongoClient('mongodb://127.0.0.1:27017/',"
+                                                " serverSelectionTimeoutMS=10000).admin.command('ping')['ok'])"])
+    assert inside.output.decode().strip() == "1.0", inside.output.decode()
 
 
 def test_mspass_workflow_as_the_host_user_on_a_bind_mount(containers, tmp_path):

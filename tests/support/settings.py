@@ -28,10 +28,13 @@ def make_env(tmp_path: Path, **kw) -> dict[str, str]:
     return env
 
 
-def make(tmp_path, role=None, found=("mongod", "ferretdb"), in_container=False, mspasspy=None, **kw) -> Settings:
-    """`mspasspy`: where the installed MsPASS package is (None: not installed)."""
+def make(tmp_path, role=None, found=("mongod", "ferretdb"), in_container=False, mspasspy=None,
+         is_local=lambda address: True, **kw) -> Settings:
+    """`mspasspy`: where the installed MsPASS package is (None: not installed); `is_local`:
+    which addresses are this machine's (by default every one: plans for other nodes'
+    addresses are made here)."""
     return Settings.from_env(make_env(tmp_path, **kw), role=role, which=fake_which(*found),
-                             in_container=in_container, find_mspasspy=lambda: mspasspy)
+                             in_container=in_container, find_mspasspy=lambda: mspasspy, is_local=is_local)
 
 
 def tls_env(tmp_path: Path, *who: str) -> dict[str, str]:
@@ -40,8 +43,8 @@ def tls_env(tmp_path: Path, *who: str) -> dict[str, str]:
     files = tmp_path / "tls"
     files.mkdir(exist_ok=True)
     env = {"DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(files / "ca.pem")}
-    for name in ("ca.pem", "cert.pem", "key.pem"):
-        (files / name).write_text("PEM")
+    for name, what in (("ca.pem", "CERTIFICATE"), ("cert.pem", "CERTIFICATE"), ("key.pem", "PRIVATE KEY")):
+        (files / name).write_text(f"-----BEGIN {what}-----\nAA==\n-----END {what}-----\n")  # markers only
     for role in who:
         env[f"DASK_DISTRIBUTED__COMM__TLS__{role.upper()}__CERT"] = str(files / "cert.pem")
         env[f"DASK_DISTRIBUTED__COMM__TLS__{role.upper()}__KEY"] = str(files / "key.pem")

@@ -165,6 +165,17 @@ def test_misspelled_role_as_argument(tmp_path):
     assert "'wroker' is neither a role nor a program; did you mean 'worker'?" in result.stderr
 
 
+def test_passthrough_text_file_without_shebang(tmp_path):
+    script = tmp_path / "job"
+    script.write_text("echo never\n")
+    script.chmod(0o755)
+    result = run_cli(tmp_path, str(script))
+    assert result.returncode == 126
+    assert result.stderr == (f"mspass-role: {script}: not a program (no #! line); run it with its interpreter, "
+                             f"e.g. bash {script} or python {script}\n")
+    assert result.stdout == ""
+
+
 def test_passthrough_not_executable(tmp_path):
     script = tmp_path / "notexec.sh"
     script.write_text("#!/bin/sh\necho no\n")
@@ -326,6 +337,40 @@ CASES = {
                                 "does not appear to be JSON"),
     "batch-script-syntax": ({"@args": "--batch job.py", "@files": {"job.py": "x = 1\nif x\n    print(x)\n"}},
                             "--batch 'job.py'", "job.py:2: expected ':'"),
+    # settings that used to start services which then failed, or a role that never answered
+    "bind-address-not-here": ({"MSPASS_BIND_ADDRESS": "203.0.113.7"},
+                              "MSPASS_BIND_ADDRESS='203.0.113.7' is not an address of this machine",
+                              "valid: an IP address or host name of this machine, e.g. 0.0.0.0"),
+    "dashboard-address-not-here": ({"MSPASS_ROLE": "scheduler", "MSPASS_DASHBOARD_ADDRESS": "203.0.113.7"},
+                                   "MSPASS_DASHBOARD_ADDRESS='203.0.113.7' is not an address of this machine",
+                                   "127.0.0.1 (this node only)"),
+    "db-dir-ferretdb-url": ({"MSPASS_ROLE": "db", "MSPASS_DB_ENGINE": "ferretdb", "MSPASS_DB_DIR": "/tmp/mspass#db"},
+                            "MSPASS_DB_DIR='/tmp/mspass#db' contains '#', which FerretDB's SQLite URL",
+                            "valid: a path without # ? % * [ \\ or control characters"),
+    "wait-timeout-inf": ({"MSPASS_WAIT_TIMEOUT": "inf"}, "MSPASS_WAIT_TIMEOUT='inf' is not a duration here",
+                         "from 1 to 604800 seconds"),
+    "stop-timeout-nan": ({"MSPASS_STOP_TIMEOUT": "nan"}, "MSPASS_STOP_TIMEOUT='nan' is not a duration here",
+                         "from 1 to 3600 seconds"),
+    "secret-file-device": ({"MSPASS_JUPYTER_TOKEN_FILE": "/dev/zero"},
+                           "MSPASS_JUPYTER_TOKEN_FILE='/dev/zero' is a character device, not a regular file"),
+    "secret-file-too-big": ({"MSPASS_JUPYTER_PWD_FILE": "pwd", "@files": {"pwd": "p" * 70000}},
+                            "MSPASS_JUPYTER_PWD_FILE='pwd' is 70,000 bytes; a secret file holds at most 64 KiB"),
+    "worker-arg-scheduler-file": ({"MSPASS_WORKER_ARG": "--scheduler-file /no-such-dir/s.json"},
+                                  "--scheduler-file '/no-such-dir/s.json': its directory '/no-such-dir' does not "
+                                  "exist", "valid: a path in an existing directory"),
+    "worker-arg-local-directory": ({"MSPASS_WORKER_ARG": "--local-directory /etc/hostname/dask"},
+                                   "--local-directory '/etc/hostname/dask' cannot be made", "writable directory"),
+    "worker-arg-interface": ({"MSPASS_WORKER_ARG": "--interface no-such-if0"},
+                             "--interface 'no-such-if0' is not a network interface of this machine", "valid: lo"),
+    "worker-arg-preload": ({"MSPASS_WORKER_ARG": "--preload /no-such-dir/setup.py"},
+                           "--preload '/no-such-dir/setup.py' is not a file", "a module name or a URL"),
+    "dask-tls-not-pem": ({"MSPASS_ROLE": "scheduler", "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": "ca.pem",
+                          "DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__CERT": "ca.pem",
+                          "DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__KEY": "key.pem",
+                          "@files": {"ca.pem": "hello\n", "key.pem": "-----BEGIN CERTIFICATE-----\n"}},
+                         "DASK_DISTRIBUTED__COMM__TLS__CA_FILE='ca.pem' is not a PEM certificate",
+                         "DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__KEY='key.pem' is not a PEM private key "
+                         "(no -----BEGIN PRIVATE KEY----- line)"),
 }
 
 

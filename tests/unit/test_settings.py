@@ -1093,3 +1093,169 @@ def test_spark_secret_from_its_file_redacted_and_checked(tmp_path):
     assert s.spark_secret == "abc-123_XYZ" and s.resolved()["MSPASS_SPARK_SECRET"] == "<redacted>"
     assert "abc-123" not in repr(s)
     the_problem(problems_of(tmp_path, MSPASS_SPARK_SECRET="with space"), "MSPASS_SPARK_SECRET must use only")
+
+
+# ---------------------------------------------------------------------- secret files (*_FILE)
+
+
+def test_a_fifo_as_secret_file_is_refused_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "token"
+    os.mkfifo(fifo)
+    problems = problems_of(tmp_path, MSPASS_JUPYTER_TOKEN_FILE=fifo)  # an open() that blocked would hang here
+    assert problems == [f"MSPASS_JUPYTER_TOKEN_FILE={str(fifo)!r} is a FIFO, not a regular file; valid: a file "
+                        "holding the secret"]
+
+
+def test_a_large_secret_file_is_refused_unread(tmp_path):
+    big = tmp_path / "password"
+    with open(big, "wb") as file:
+        file.truncate(2**30)  # sparse: 1 GiB that takes no disk, and no memory unless read
+    problems = problems_of(tmp_path, MONGO_INITDB_ROOT_USERNAME="u", MONGO_INITDB_ROOT_PASSWORD_FILE=big)
+    assert problems == [f"MONGO_INITDB_ROOT_PASSWORD_FILE={str(big)!r} is 1 GiB; a secret file holds at most 64 KiB"]
+
+
+def test_dev_zero_as_secret_file_is_refused_unread(tmp_path):
+    problems = problems_of(tmp_path, MSPASS_SCHEDULER="spark", MSPASS_SPARK_SECRET_FILE="/dev/zero")
+    assert problems == ["MSPASS_SPARK_SECRET_FILE='/dev/zero' is a character device, not a regular file; valid: "
+                        "a file holding the secret"]
+
+
+def test_a_directory_as_secret_file_is_refused(tmp_path):
+    the_problem(problems_of(tmp_path, MSPASS_JUPYTER_PWD_FILE=tmp_path),
+                f"MSPASS_JUPYTER_PWD_FILE={str(tmp_path)!r} is a directory, not a regular file")
+
+
+def test_a_secret_file_of_64_kib_is_read_and_one_byte_more_is_refused(tmp_path):
+    (tmp_path / "ok").write_text("p" * settings_mod.SECRET_FILE_MAX)
+    assert make(tmp_path, MSPASS_JUPYTER_PWD_FILE=tmp_path / "ok").jupyter_password == "p" * 65536
+    (tmp_path / "long").write_text("p" * (settings_mod.SECRET_FILE_MAX + 1))
+    assert problems_of(tmp_path, MSPASS_JUPYTER_PWD_FILE=tmp_path / "long") == [
+        f"MSPASS_JUPYTER_PWD_FILE={str(tmp_path / 'long')!r} is 65,537 bytes; a secret file holds at most 64 KiB"]
+
+
+def test_a_secret_file_is_read_once_per_process(tmp_path, monkeypatch):
+    """The database probe asks for the login on every check: the file is not read again."""
+    reads = []
+    read = settings_mod.read_secret_file
+    monkeypatch.setattr(settings_mod, "read_secret_file", lambda path: reads.append(path) or read(path))
+    secret = tmp_path / "password"
+    secret.write_text("first\n")
+    env = {"MONGO_INITDB_ROOT_USERNAME": "u", "MONGO_INITDB_ROOT_PASSWORD_FILE": str(secret)}
+    assert make(tmp_path, **env).db_credentials == ("u", "first")
+    secret.write_text("second\n")
+    for _ in range(3):
+        assert settings_mod.db_credentials(env) == ("u", "first")
+    assert reads == [str(secret)]
+
+
+# ---------------------------------------------------------------------- addresses of this machine
+
+
+def test_is_local_address():
+    assert settings_mod.is_local_address("127.0.0.1") and settings_mod.is_local_address("localhost")
+    assert settings_mod.is_local_address("0.0.0.0")
+    assert not settings_mod.is_local_address("203.0.113.7")  # TEST-NET-3: nobody's
+    assert not settings_mod.is_local_address("no-such-host.invalid")
+
+
+@pytest.mark.parametrize("name", ["MSPASS_BIND_ADDRESS", "MSPASS_DASHBOARD_ADDRESS"])
+def test_a_bind_address_of_another_machine_is_refused(tmp_path, name):
+    problems = problems_of(tmp_path, role="scheduler", is_local=settings_mod.is_local_address, **{name: "203.0.113.7"})
+    assert problems == [f"{name}='203.0.113.7' is not an address of this machine; valid: an IP address or host name "
+                        "of this machine, e.g. 0.0.0.0 (every interface) or 127.0.0.1 (this node only)"]
+
+
+@pytest.mark.parametrize("value", ["0.0.0.0", "127.0.0.1", "localhost"])
+def test_bind_addresses_of_this_machine(tmp_path, value):
+    assert make(tmp_path, is_local=settings_mod.is_local_address, MSPASS_BIND_ADDRESS=value).bind_address == value
+
+
+def test_every_ipv6_interface_is_reached_at_ipv6_loopback(tmp_path):
+    """Jupyter bound to :: listens on IPv6 only: probed at 127.0.0.1 it never answered."""
+    s = make(tmp_path, MSPASS_BIND_ADDRESS="::")
+    assert s.local_host == "::1" and s.db_address == Address("::1", 27017)
+    assert settings_mod.local_address("0.0.0.0") == "127.0.0.1"
+
+
+def test_every_ipv6_interface_without_ipv6_is_refused(tmp_path):
+    problems = problems_of(tmp_path, MSPASS_BIND_ADDRESS="::", is_local=lambda address: address != "::1")
+    assert problems == ["MSPASS_BIND_ADDRESS='::' needs IPv6, which is off here (no ::1); valid: an IP address or "
+                        "host name of this machine, e.g. 0.0.0.0 (every interface) or 127.0.0.1 (this node only)"]
+
+
+# ---------------------------------------------------------------------- FerretDB's data directory
+
+
+@pytest.mark.parametrize("name, bad", [("a#b", "'#'"), ("a?b", "'?'"), ("a%41", "'%'"), ("a\nb", "'\\n'"),
+                                       ("a*b", "'*'"), ("[a]", "'['")])
+def test_a_db_dir_ferretdb_cannot_name_in_its_url_is_refused(tmp_path, name, bad):
+    db_dir = tmp_path / name
+    problems = problems_of(tmp_path, role="db", found=("ferretdb",), MSPASS_DB_DIR=db_dir)
+    assert problems == [f"MSPASS_DB_DIR={str(db_dir)!r} contains {bad}, which FerretDB's SQLite URL (file:PATH/) "
+                        "cannot hold; valid: a path without # ? % * [ \\ or control characters"]
+
+
+def test_a_work_dir_ferretdb_cannot_name_is_refused_as_the_db_dir_under_it(tmp_path):
+    work = tmp_path / "x#y?"
+    the_problem(problems_of(tmp_path, role="all", found=("ferretdb",), MSPASS_WORK_DIR=work),
+                f"MSPASS_DB_DIR={str(work / 'db')!r} (under MSPASS_WORK_DIR) contains '#', '?'")
+
+
+def test_such_a_db_dir_is_fine_for_mongod_and_for_the_tmp_database(tmp_path):
+    assert make(tmp_path, role="db", found=("mongod",), MSPASS_DB_DIR=tmp_path / "a#b").db_engine == "mongodb"
+    assert make(tmp_path, role="db", found=("ferretdb",), MSPASS_DB_PATH="tmp", MSPASS_DB_DIR=tmp_path / "a#b")
+
+
+# ---------------------------------------------------------------------- durations
+
+
+@pytest.mark.parametrize("raw", ["inf", "-inf", "nan", "infinity"])
+@pytest.mark.parametrize("name", [v.name for v in settings_mod.VARIABLES if v.kind in ("seconds", "seconds0")])
+def test_no_duration_is_infinite_or_nan(tmp_path, name, raw):
+    the_problem(problems_of(tmp_path, **{name: raw}), f"{name}={raw!r} is not a duration here; valid: from ")
+
+
+# ---------------------------------------------------------------------- files and interfaces a dask worker reads
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("--scheduler-file /no-such-dir/scheduler.json", "--scheduler-file '/no-such-dir/scheduler.json': its directory "
+     "'/no-such-dir' does not exist, so the scheduler's file can never appear there"),
+    ("--local-directory /etc/hostname/dask", "--local-directory '/etc/hostname/dask' cannot be made: '/etc/hostname' "
+     "is not a directory uid"),
+    ("--interface no-such-if0", "--interface 'no-such-if0' is not a network interface of this machine; valid: lo"),
+    ("--preload /no-such-dir/setup.py", "--preload '/no-such-dir/setup.py' is not a file"),
+    ("--preload-nanny /no-such-dir/setup.py", "--preload-nanny '/no-such-dir/setup.py' is not a file"),
+])
+def test_worker_arg_files_and_interfaces_must_exist_here(tmp_path, arg, message):
+    the_problem(problems_of(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched", MSPASS_WORKER_ARG=arg),
+                f"MSPASS_WORKER_ARG={arg!r}: {message}")
+
+
+def test_worker_arg_files_the_worker_waits_for_or_makes(tmp_path):
+    args = (f"--scheduler-file {tmp_path}/scheduler.json --local-directory {tmp_path}/new/dask "
+            "--interface lo --preload mymodule --preload relative.py")
+    assert make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="sched", MSPASS_WORKER_ARG=args).worker_args.argv
+
+
+# ---------------------------------------------------------------------- dask's TLS files are PEM
+
+
+def test_dask_tls_files_that_are_not_pem_are_refused(tmp_path):
+    env = tls_env(tmp_path, "scheduler")
+    Path(env["DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__CERT"]).write_text("not a certificate\n")
+    Path(env["DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__KEY"]).write_text(  # a certificate where the key belongs
+        Path(env["DASK_DISTRIBUTED__COMM__TLS__CA_FILE"]).read_text())
+    problems = problems_of(tmp_path, role="scheduler", **env)
+    assert problems == [
+        f"DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__CERT={str(tmp_path / 'tls' / 'cert.pem')!r} is not a PEM certificate "
+        "(no -----BEGIN CERTIFICATE----- line); valid: a PEM file, e.g. as openssl writes it",
+        f"DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__KEY={str(tmp_path / 'tls' / 'key.pem')!r} is not a PEM private key "
+        "(no -----BEGIN PRIVATE KEY----- line); valid: a PEM file, e.g. as openssl writes it"]
+
+
+@pytest.mark.parametrize("begin", ["PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY", "ENCRYPTED PRIVATE KEY"])
+def test_dask_tls_keys_in_each_pem_form(tmp_path, begin):
+    env = tls_env(tmp_path, "scheduler")
+    Path(env["DASK_DISTRIBUTED__COMM__TLS__SCHEDULER__KEY"]).write_text(f"-----BEGIN {begin}-----\nAA==\n")
+    assert make(tmp_path, role="scheduler", **env).dask_scheme == "tls"
