@@ -111,9 +111,6 @@ RUN --mount=type=secret,id=ca \
     pip install --disable-pip-version-check -c /src/constraints.txt "/src[spark]"; \
     pip uninstall -y mspass-roles; \
     rm -rf /src
-# upstream fixes to installed packages, each explained in its patch (Jupyter's start-up)
-COPY scripts/build/python/ /opt/mspass/python-patches/
-RUN /opt/mspass/python-patches/apply-patches.sh python3 && rm -rf /opt/mspass/python-patches
 
 # ------------------------------------------------------------------ MsPASS itself
 FROM python AS mspasspy
@@ -129,6 +126,10 @@ RUN --mount=type=bind,from=mspasspy-wheel,target=/wheels \
         if [ -z "${PIP_INDEX_URL:-}" ]; then unset PIP_INDEX_URL; fi; \
         pip install --disable-pip-version-check -c /src/constraints.txt /wheels/mspasspy-*.whl; \
     fi
+# upstream fixes to installed packages, each explained in its patch (Jupyter's start-up,
+# no password in mspasspy's reprs): once everything is installed, so one step applies them all
+COPY scripts/build/python/ /opt/mspass/python-patches/
+RUN /opt/mspass/python-patches/apply-patches.sh python3 && rm -rf /opt/mspass/python-patches
 
 # ------------------------------------------------------------------ database engines
 FROM mspasspy AS engine-ferretdb

@@ -14,7 +14,9 @@ Rules:
 - a failed write never stops the reading: the child must not block on a full pipe
   because its log cannot be written. The output is dropped, the first error kept in
   .error, and the next chunk tried again; once writing works, a line says how many
-  bytes were lost.
+  bytes were lost;
+- the files are their owner's alone (mode 0600, also one an earlier version left readable):
+  a service may print a secret (Jupyter its URL with the token).
 
 Usage by the supervisor:
     log = ServiceLog(path)
@@ -274,8 +276,12 @@ class ServiceLog:
         if self._file_closed:  # nothing is written after close(), not even a lost-bytes line
             return False
         try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
-            self._size = os.fstat(self._fd).st_size  # an earlier run's log counts too
+            # the owner's alone: a log may hold a secret a service printed (Jupyter's URL with its token)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            found = os.fstat(self._fd)
+            if found.st_mode & 0o077 and found.st_uid == os.getuid():  # one an earlier version made readable
+                os.fchmod(self._fd, 0o600)
+            self._size = found.st_size  # an earlier run's log counts too
         except OSError as err:
             self._fail(err)
             self._fd = None

@@ -298,3 +298,26 @@ def test_output_lost_to_the_last_writes_is_reported_at_close(tmp_path, monkeypat
 def test_nonsense_limits_are_refused(tmp_path, kwargs):
     with pytest.raises(ValueError):
         ServiceLog(tmp_path / "db.log", **kwargs)
+
+
+def test_logs_are_the_owners_alone_new_rotated_and_earlier_ones(tmp_path):
+    """A log may hold a secret a service printed (Jupyter's URL with its token): mode 0600
+    whatever the umask, also for a fresh file after rotation and for one left readable."""
+    old_umask = os.umask(0o022)
+    try:
+        path = tmp_path / "jupyter-n1.log"
+        log = ServiceLog(path, max_bytes=40, backups=1)
+        assert path.stat().st_mode & 0o777 == 0o600
+        log.note("http://127.0.0.1:8888/lab?token=abc123")
+        log.note("a second line, past max_bytes: the file rotates")
+        log.close()
+        assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {
+            "jupyter-n1.log": 0o600, "jupyter-n1.log.1": 0o600}
+
+        earlier = tmp_path / "db-n1.log"
+        earlier.write_text("an earlier version's log\n")
+        earlier.chmod(0o644)
+        ServiceLog(earlier).close()
+        assert earlier.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old_umask)

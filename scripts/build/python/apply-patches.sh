@@ -4,8 +4,10 @@
 #   scripts/build/python/apply-patches.sh PYTHON
 #
 # patches/DIST-VERSION/*.patch apply to distribution DIST when PYTHON has exactly that
-# VERSION installed (constraints.txt pins it); another version is an error, so a moved pin
-# makes someone look at the patch again. Applying twice is a no-op.
+# VERSION installed (constraints.txt pins it, or MSPASS_VERSION for mspasspy); another
+# version is an error, so a moved pin makes someone look at the patch again. A DIST not
+# installed is skipped, saying so: mspasspy comes later in the image (which runs this again
+# after its wheel) and not at all with MSPASS_VERSION=none. Applying twice is a no-op.
 set -euo pipefail
 
 python=${1:?usage: apply-patches.sh PYTHON}
@@ -17,9 +19,11 @@ site=$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 for dir in "$here"/patches/*/; do
     dist_version=$(basename "$dir")
     dist=${dist_version%-*} version=${dist_version##*-}
-    installed=$("$python" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "$dist" 2>/dev/null) \
-        || die "$dist is not installed in $python; patches in $dir expect $version"
-    [ "$installed" = "$version" ] || die "$dist $installed is installed; patches in $dir are for $version (see constraints.txt)"
+    if ! installed=$("$python" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "$dist" 2>/dev/null); then
+        say "$dist is not installed in $python: its patches skipped"
+        continue
+    fi
+    [ "$installed" = "$version" ] || die "$dist $installed is installed; patches in $dir are for $version (see constraints.txt; for mspasspy, MSPASS_VERSION)"
     for p in "$dir"*.patch; do
         if patch -s -p1 -R --dry-run -f -d "$site" <"$p" >/dev/null 2>&1; then
             say "$dist $version: $(basename "$p") already applied"
