@@ -240,9 +240,16 @@ class DaskWorkersProbe(Probe):
     """`count` workers named `name` (or `name-N`) are registered with the scheduler.
 
     The scheduler's identity is asked over dask's own comm (the `identity` handler that
-    Client.scheduler_info uses), through a bare rpc: no Client with its event loop thread
+    Client.scheduler_info uses), through one bare comm: no Client with its event loop thread
     and handshakes. Never the dashboard's /json/identity.json: it fails (HTTP 500, "keys
-    must be str ... not tuple") while tasks with tuple keys (every dask bag) report metrics."""
+    must be str ... not tuple") while tasks with tuple keys (every dask bag) report metrics.
+
+    The comm is opened with one connection attempt (a scheduler not listening answers at
+    once, where dask's connect would retry for `timeout`), completes dask's handshake and
+    asks the scheduler to close it after its answer: a check leaves no line in the
+    scheduler's log. A bare TCP connection to find out whether the port listens left one
+    each time ("Connection from ... closed before handshake completed"; over TLS a WARNING,
+    "TLS handshake failed"): hundreds an hour under `health` and the supervisor's checks."""
 
     kind: ClassVar[str] = "dask-workers"
     scheduler: str
@@ -254,26 +261,33 @@ class DaskWorkersProbe(Probe):
     tls: tuple[str, str, str] | None = None
 
     def check(self) -> str | None:
-        # a scheduler not yet listening answers at once; the comm would retry for `timeout`
-        host, _, port = self.scheduler.split("://")[-1].rpartition(":")
-        refused = TcpProbe(host.strip("[]"), int(port), self.timeout).check()
-        if refused:
-            return f"scheduler {self.scheduler}: {refused}"
         try:
             names = self._names()
         except TimeoutError:
             return f"scheduler {self.scheduler}: no answer within {self.timeout:g} s"
-        except (OSError, ValueError, KeyError) as err:
+        except OSError as err:
+            return f"scheduler {self.scheduler}: {self._connect_error(err)}"
+        except (ValueError, KeyError) as err:
             return f"scheduler {self.scheduler}: {str(err) or type(err).__name__}"
         mine = [n for n in names if n == self.name or re.fullmatch(re.escape(self.name) + r"-\d+", n)]
         if len(mine) < self.count:
             return f"{len(mine)} of {self.count} worker(s) named {self.name!r} registered with {self.scheduler}"
         return None
 
+    def _connect_error(self, err: OSError) -> str:
+        """HOST:PORT: REASON for a connection that failed (as TcpProbe says it), else dask's text."""
+        seen: BaseException | None = err
+        while seen is not None:
+            if isinstance(seen, OSError) and seen.strerror:
+                host, _, port = self.scheduler.split("://")[-1].rpartition(":")
+                return f"{host.strip('[]')}:{port}: {seen.strerror}"
+            seen = seen.__cause__
+        return str(err) or type(err).__name__
+
     def _names(self) -> list[str]:
         import asyncio
 
-        from distributed.core import rpc
+        from distributed.core import send_recv
         from distributed.security import Security
 
         security = Security()
@@ -282,14 +296,46 @@ class DaskWorkersProbe(Probe):
             security = Security(tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, require_encryption=True)
 
         async def identity() -> dict:
-            async with rpc(self.scheduler, connection_args=security.get_connection_args("client"),
-                           timeout=self.timeout) as scheduler:
-                return await asyncio.wait_for(scheduler.identity(n_workers=-1), self.timeout)
+            comm = await dask_connect_once(self.scheduler, self.timeout, security.get_connection_args("client"))
+            try:
+                # close=True: the scheduler closes the comm once it has answered, as rpc's
+                # own close does (no "lost connection" on either side)
+                return await send_recv(comm, op="identity", n_workers=-1, close=True)
+            finally:
+                comm.abort()  # a no-op once closed; frees the socket on a time-out
 
-        return [str(w.get("name")) for w in asyncio.run(identity())["workers"].values()]
+        async def bounded() -> dict:
+            return await asyncio.wait_for(identity(), self.timeout)
+
+        return [str(w.get("name")) for w in asyncio.run(bounded())["workers"].values()]
 
     def describe(self) -> str:
         return f"{self.count} worker(s) {self.name!r} registered with {self.scheduler}"
+
+
+async def dask_connect_once(address: str, timeout: float, connection_args: dict):
+    """distributed.comm.connect with one connection attempt: a refused connection raises
+    at once (connect retries it until its time-out). Then dask's handshake, as connect
+    does it: each side sends its handshake_info, and the comm is configured from both."""
+    import asyncio
+
+    from distributed.comm.addressing import parse_address
+    from distributed.comm.registry import get_backend
+
+    scheme, loc = parse_address(address)
+    connector = get_backend(scheme).get_connector()
+    comm = await asyncio.wait_for(connector.connect(loc, deserialize=True, **connection_args), timeout)
+    try:
+        local = comm.handshake_info()
+        await comm.write(local)
+        remote = await comm.read()
+    except BaseException:
+        comm.abort()
+        raise
+    comm.remote_info = {**remote, "address": comm.peer_address}
+    comm.local_info = {**local, "address": comm.local_address}
+    comm.handshake_options = comm.handshake_configuration(comm.local_info, comm.remote_info)
+    return comm
 
 
 @dataclass

@@ -40,7 +40,13 @@ from .probes import Probe, ask, wait_until
 from .settings import PRIVATE_NAMES, Settings
 
 T = TypeVar("T")
-NOFILE_WANTED = 64000
+#: open files a database server needs besides two per data file (room for the data to
+#: double): client connections (a descriptor each: every dask worker keeps a pool), journal
+#: and logs. MongoDB's WiredTiger keeps a file open per collection and per index (the reference
+#: died at 1024); FerretDB's SQLite backend a few per database
+NOFILE_HEADROOM = {"mongodb": 4096, "ferretdb": 1024}
+#: files counted in the database directory at most (a walk of a huge one would delay the start)
+NOFILE_COUNT_CAP = 200_000
 
 try:
     _libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -134,12 +140,17 @@ class Options:
     state_file: Path | None = None
     #: warn when the open-file limit is too low for a database
     runs_db: bool = False
+    #: the database's engine and files, by which the open-file limit it needs is judged
+    db_engine: str = ""
+    db_dir: Path | None = None
 
     @classmethod
     def for_role(cls, settings: Settings, plan: Plan) -> "Options":
         return cls(node=settings.node_name, env=child_environment(settings), ready_timeout=settings.ready_timeout,
                    wait_timeout=settings.wait_timeout, sleep_time=settings.sleep_time,
                    check_interval=settings.check_interval, runs_db=settings.runs_db,
+                   db_engine=settings.db_engine if settings.runs_db else "",
+                   db_dir=settings.db_dir if settings.runs_db else None,
                    state_file=None if plan.attached else state.state_path(settings, plan.role))
 
 
@@ -159,6 +170,54 @@ def raise_nofile_limit() -> tuple[int, int]:
         except (ValueError, OSError):
             pass
     return soft, hard
+
+
+def count_files(path: Path | None, cap: int = NOFILE_COUNT_CAP) -> int:
+    """Files under `path` (a database's data), at most `cap`; 0 when it cannot be read."""
+    count = 0
+    if path is None:
+        return 0
+    for _root, _dirs, files in os.walk(path):
+        count += len(files)
+        if count >= cap:
+            return cap
+    return count
+
+
+def nofile_needed(engine: str, data_files: int) -> int:
+    """Open files a database server needs for the data in hand, with room for it to double."""
+    return NOFILE_HEADROOM.get(engine, NOFILE_HEADROOM["mongodb"]) + 2 * data_files
+
+
+def where_running(env: dict[str, str] | None = None, dockerenv: bool | None = None) -> str:
+    """docker (a Docker/Compose container), apptainer (a SIF: the host's limits) or host."""
+    env = os.environ if env is None else env
+    if dockerenv if dockerenv is not None else os.path.exists("/.dockerenv"):
+        return "docker"
+    if env.get("APPTAINER_CONTAINER") or env.get("SINGULARITY_CONTAINER"):
+        return "apptainer"
+    return "host"
+
+
+def nofile_warning(soft: int, hard: int, needed: int, where: str) -> str | None:
+    """The warning for an open-file limit too low for the database, with the step that raises
+    it where the user is; None when the limit is enough. `soft` is the limit after raising it
+    to the hard one (a process may do that itself: the user need not)."""
+    if hard == resource.RLIM_INFINITY or soft >= needed:
+        return None
+    if soft < hard:  # the raise was refused: odd, but then the soft limit is what counts
+        fix = f"ulimit -n {hard} before starting"
+    elif where == "docker":
+        fix = ("start the container with --ulimit nofile=65536:65536 (Compose: ulimits, nofile; Docker "
+               "Desktop and mspass-desktop: the engine's default-ulimits in its settings)")
+    elif where == "apptainer":
+        fix = ("the container has the node's limit (ulimit -Hn): ask the cluster's administrators for a "
+               "higher nofile hard limit")
+    else:
+        fix = "raise the hard limit (ulimit -Hn: /etc/security/limits.conf, or systemd's LimitNOFILE)"
+    return (f"WARNING: open-file limit is {soft} (hard limit {hard}), below the {needed} the database "
+            f"may need for its files and connections; it may fail with 'too many open files'. To raise "
+            f"it: {fix}")
 
 
 class _Child:
@@ -243,10 +302,17 @@ class Supervisor:
         return code if code or saved else 1
 
     def _check_limits(self) -> None:
+        """Raise the open-file limit to the hard one (the services inherit it); warn only when
+        even that is low for the database's engine and the data it holds, with the step that
+        raises it where this runs (the hard limits of Docker's engines, 1048576 or 524288,
+        never warn; this machine's 20000 warns only for a database of thousands of files)."""
         soft, hard = raise_nofile_limit()
-        if self.options.runs_db and soft < NOFILE_WANTED:
-            self.say(f"WARNING: open-file limit is {soft} (hard limit {hard}); the database may fail with "
-                     f"'too many open files' under load. Raise it, e.g. docker run --ulimit nofile=65536:65536")
+        if not self.options.runs_db:
+            return
+        needed = nofile_needed(self.options.db_engine, count_files(self.options.db_dir))
+        warning = nofile_warning(soft, hard, needed, where_running())
+        if warning:
+            self.say(warning)
 
     def _abort_reason(self) -> str | None:
         if self.signal_received is not None:

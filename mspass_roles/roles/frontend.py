@@ -39,14 +39,22 @@ class BatchError(ValueError):
     pass
 
 
-def resolve_batch(file: str, args: list[str], s: Settings) -> Batch:
+def resolve_batch(file: str, args: list[str], s: Settings, in_container: bool | None = None) -> Batch:
     """Find FILE relative to the cwd, then the work dir; check its type, and that it parses
-    (a broken file is refused now, not after the services started)."""
+    (a broken file is refused now, not after the services started). `in_container`: the
+    /.dockerenv check, given by tests."""
     candidates = [Path(file)] if os.path.isabs(file) else [Path.cwd() / file, s.work_dir / file]
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
-        places = dict.fromkeys(str(c.parent) for c in candidates)
-        raise BatchError(f"--batch {file!r}: no such file (looked in {', '.join(places)})")
+        if in_container is None:
+            in_container = os.path.exists("/.dockerenv")
+        places = {str(c.parent): str(c.parent) for c in candidates}
+        work_dir = str(s.work_dir)
+        if work_dir in places:
+            # in a container the user knows the work dir by its name on the host, not as /home
+            places[work_dir] = (f"{work_dir}, the work dir: the host directory mounted there, e.g. MSPASS_WORK_DIR "
+                                "(./work) with Compose" if in_container else f"{work_dir}, the work dir")
+        raise BatchError(f"--batch {file!r}: no such file (looked in {'; '.join(places.values())})")
     if found.suffix not in BATCH_SUFFIXES:
         raise BatchError(f"--batch {file!r}: not a notebook or script; valid: {', '.join(BATCH_SUFFIXES)} files")
     problem = notebook_problem(found) if found.suffix == ".ipynb" else script_problem(found)
@@ -121,25 +129,46 @@ class _SchedulerConfig:
         shutil.rmtree(self.conf_dir, ignore_errors=True)
 
 
+def private_output(path: Path) -> None:
+    """The executed notebook's file, made the owner's alone (0600) before papermill writes it:
+    it may hold results and secrets the notebook printed, and papermill's open(path, "w")
+    keeps an existing file's mode, so it is never readable by others, not for an instant."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        found = os.fstat(fd)
+        if found.st_mode & 0o077 and found.st_uid == os.getuid():  # one an earlier run left readable
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def batch_service(s: Settings, batch: Batch, *, wait: bool = True) -> Service:
-    if batch.path.suffix == ".ipynb":
-        out = batch.output(s)
+    scheduler = _SchedulerConfig(s)
+    out = batch.output(s) if batch.path.suffix == ".ipynb" else None
+
+    def before_start() -> None:
+        if out is not None:
+            private_output(out)
+        scheduler.write()
+
+    if out is not None:
         # papermill runs the notebook through a real kernel, so magics work, and saves the
-        # executed copy (with any traceback) even when a cell fails
-        argv = [sys.executable, "-m", "papermill", str(batch.path), str(out),
+        # executed copy (with any traceback) even when a cell fails; through papermill_run,
+        # its command line in our process: a failed cell shows the user's error, not
+        # papermill's traceback, and the kernel's connection is encrypted
+        argv = [sys.executable, "-m", "mspass_roles.papermill_run", str(batch.path), str(out),
                 "--cwd", str(batch.path.parent), "--kernel", "python3", "--log-output",
                 "--no-progress-bar", *batch.args]
         summary = f"notebook {batch.path} -> {out} ({mspass_label()})"
     else:
         argv = [sys.executable, str(batch.path), *batch.args]
         summary = f"script {batch.path} ({mspass_label()})"
-    scheduler = _SchedulerConfig(s)
     return Service(
         name="batch",
         argv=argv,
         needs=needs(s) if wait else [],
         env=scheduler.env,
-        before_start=scheduler.write,
+        before_start=before_start,
         after_stop=scheduler.remove,
         cwd=batch.path.parent,
         main=True,

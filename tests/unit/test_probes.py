@@ -108,3 +108,16 @@ def test_a_login_probe_keeps_no_password_and_says_which_variables_it_needs(monke
                                "write": False, "auth": True, "first_user": False}
     reason = probe.check()
     assert isinstance(reason, probes.Final) and "MONGO_INITDB_ROOT_USERNAME and MONGO_INITDB_ROOT_PASSWORD" in reason
+
+
+def test_dask_workers_probe_says_a_refused_connection_as_host_port_reason():
+    """The probe opens one dask comm (no bare TCP connection, which left a line in the
+    scheduler's log at every check): a refused connection is said as TcpProbe said it."""
+    probe = probes.DaskWorkersProbe("tcp://127.0.0.1:8786", "w")
+    refused = ConnectionRefusedError(111, "Connection refused")
+    wrapped = OSError("in <TCPConnector>: ConnectionRefusedError: [Errno 111] Connection refused")
+    wrapped.__cause__ = refused
+    assert probe._connect_error(wrapped) == "127.0.0.1:8786: Connection refused"
+    assert probe._connect_error(OSError("Comm closed")) == "Comm closed"
+    v6 = probes.DaskWorkersProbe("tls://[::1]:8786", "w")
+    assert v6._connect_error(refused) == "::1:8786: Connection refused"

@@ -7,6 +7,7 @@ touch files are called, inside tmp_path.
 from __future__ import annotations
 
 import json
+import os
 import stat
 import sys
 import tempfile
@@ -458,7 +459,7 @@ def test_batch_notebook_uses_papermill(tmp_path, monkeypatch):
     svc = only(build_plan(s, batch))
     out = tmp_path / "work" / "logs" / "flow.executed.ipynb"
     assert svc.name == "batch"
-    assert svc.argv[:5] == [PY, "-m", "papermill", str(nb.resolve()), str(out)]
+    assert svc.argv[:5] == [PY, "-m", "mspass_roles.papermill_run", str(nb.resolve()), str(out)]
     assert svc.argv[-3:] == ["-p", "n", "3"]
     assert svc.main is True
     assert svc.probe is None
@@ -496,6 +497,45 @@ def test_batch_missing_file(tmp_path, monkeypatch):
     s = make(tmp_path, role="frontend", **FRONTEND)
     with pytest.raises(BatchError, match="'nothere.ipynb': no such file"):
         resolve_batch("nothere.ipynb", [], s)
+
+
+def test_batch_missing_file_names_the_work_dir_as_the_user_knows_it(tmp_path, monkeypatch):
+    """In a container the work dir is /home: the message says it is the directory mounted
+    there (with Compose: MSPASS_WORK_DIR on the host), where the user looks for the file."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(tmp_path)
+    s = make(tmp_path, role="frontend", **FRONTEND)
+    with pytest.raises(BatchError) as inside:
+        resolve_batch("nothere.ipynb", [], s, in_container=True)
+    assert str(inside.value) == (f"--batch 'nothere.ipynb': no such file (looked in {tmp_path}; {work}, the work dir: "
+                                 "the host directory mounted there, e.g. MSPASS_WORK_DIR (./work) with Compose)")
+    monkeypatch.chdir(work)  # the image's cwd is the work dir: one place, said once
+    with pytest.raises(BatchError) as outside:
+        resolve_batch("nothere.ipynb", [], s, in_container=False)
+    assert str(outside.value) == f"--batch 'nothere.ipynb': no such file (looked in {work}, the work dir)"
+
+
+def test_the_executed_notebook_is_the_owners_alone_before_papermill_writes_it(tmp_path, monkeypatch):
+    """papermill writes with open(path, "w"), which keeps the mode of the file made here."""
+    monkeypatch.chdir(tmp_path)
+    write_notebook(tmp_path / "work" / "flow.ipynb")
+    s = make(tmp_path, role="frontend", **FRONTEND)
+    svc = only(build_plan(s, resolve_batch("flow.ipynb", [], s)))
+    out = tmp_path / "work" / "logs" / "flow.executed.ipynb"
+    out.parent.mkdir()  # as the role's directories are made before anything starts
+    old_umask = os.umask(0o022)
+    try:
+        svc.before_start()
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+        with open(out, "w") as f:  # as papermill's LocalHandler.write does
+            f.write("{}")
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+        out.chmod(0o644)  # left readable by an earlier run
+        svc.before_start()
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600 and out.read_text() == "{}"  # papermill empties it, not we
+    finally:
+        os.umask(old_umask)
 
 
 def test_batch_wrong_suffix(tmp_path, monkeypatch):
@@ -837,3 +877,58 @@ def test_mongod_services_explain_their_exit_codes(tmp_path):
     assert only(build_plan(make(tmp_path, role="db", found=("ferretdb",)))).explain_exit is None
     shard = only(build_plan(make(tmp_path, role="shard", found=("mongod",), MSPASS_SHARD_ID="s0")))
     assert shard.explain_exit(62) and shard.explain_exit(0) is None
+
+
+# ------------------------------------------------------------- batch run: the user's error first (issue 26)
+
+
+def test_a_failed_cell_is_reported_with_the_users_error_first():
+    from mspass_roles.papermill_run import failure_report
+
+    class Failed(Exception):
+        cell_index, exec_count, source = 2, 2, 'raise RuntimeError("deliberate failure 42")'
+        ename, evalue = "RuntimeError", "deliberate failure 42"
+        traceback = ["\x1b[0;31m-----\x1b[0m", "\x1b[0;31mRuntimeError\x1b[0m   Traceback (most recent call last)",
+                     "Cell \x1b[0;32mIn[2], line 1\x1b[0m", "\x1b[0;31mRuntimeError\x1b[0m: deliberate failure 42"]
+
+    report = failure_report(Failed(), "nb.ipynb", "logs/nb.executed.ipynb").splitlines()
+    assert report[0] == ("batch: the notebook nb.ipynb failed in cell In [2] (cell 3 of the notebook): "
+                         "RuntimeError: deliberate failure 42")
+    assert "\x1b" not in "\n".join(report)
+    assert report[-2] == "RuntimeError: deliberate failure 42"
+    assert report[-1] == "batch: the executed notebook, with this error in it: logs/nb.executed.ipynb"
+    assert not any(line.startswith("Traceback (most recent call last)") for line in report)
+
+
+def test_the_batch_wrapper_finds_the_notebook_and_its_copy_in_papermills_arguments():
+    from mspass_roles.papermill_run import _paths
+
+    assert _paths(["in.ipynb", "out.ipynb", "--cwd", "/w", "-p", "n", "3"]) == ("in.ipynb", "out.ipynb")
+    assert _paths(["--help"]) == ("", "")
+
+
+def test_the_all_in_one_keeps_its_database_and_dask_to_its_container(tmp_path):
+    """Closed by default: the database and dask have no login, so in role all they listen on
+    loopback; Jupyter (its token) and the dashboard listen on every interface, to be published."""
+    services = {svc.name: svc for svc in build_plan(make(tmp_path, role="all", found=("ferretdb",))).services}
+    assert "--listen-addr=127.0.0.1:27017" in services["db"].argv
+    assert option_values(services["scheduler"].argv, "--host") == ["127.0.0.1"]
+    assert option_values(services["scheduler"].argv, "--dashboard-address") == [":8787"]
+    assert option_values(services["worker"].argv, "--host") == ["127.0.0.1"]
+    config = services["jupyter"]
+    config.before_start()
+    written = json.loads(next((tmp_path / "run").glob("jupyter-*/jupyter_server_config.json")).read_text())
+    assert written["ServerApp"]["ip"] == "0.0.0.0"
+
+
+@pytest.mark.parametrize("told", [{"MSPASS_BIND_ADDRESS": "0.0.0.0"}, {"MSPASS_SERVICE_ADDRESS": "0.0.0.0"}])
+def test_the_all_in_one_opens_its_database_and_dask_when_told(tmp_path, told):
+    services = {svc.name: svc for svc in build_plan(make(tmp_path, role="all", found=("ferretdb",), **told)).services}
+    assert "--listen-addr=0.0.0.0:27017" in services["db"].argv
+    assert "--host" not in services["scheduler"].argv and "--host" not in services["worker"].argv
+
+
+def test_separate_roles_listen_on_the_network_as_before(tmp_path):
+    db = only(build_plan(make(tmp_path, role="db", found=("ferretdb",))))
+    assert "--listen-addr=0.0.0.0:27017" in db.argv
+    assert "--host" not in only(build_plan(make(tmp_path, role="scheduler"))).argv

@@ -69,3 +69,50 @@ def test_the_database_login_and_secret_files_stay_out_of_the_childrens_environme
     monkeypatch.setenv("MONGO_INITDB_ROOT_PASSWORD_FILE", str(secret))
     env = child_environment(make(tmp_path))
     assert not {"MONGO_INITDB_ROOT_USERNAME", "MONGO_INITDB_ROOT_PASSWORD_FILE"} & set(env)
+
+
+# ------------------------------------------------------------------ the open-file limit (issue 26)
+
+
+def test_no_open_file_warning_where_the_hard_limit_is_enough_for_the_data():
+    from mspass_roles.supervisor import nofile_needed, nofile_warning
+
+    # Docker's engines give containers a hard limit of 1048576 (or 524288), raised to ourselves
+    assert nofile_warning(1048576, 1048576, nofile_needed("mongodb", 300), "docker") is None
+    # a host's 20000 is plenty for FerretDB, and for MongoDB with a few hundred collections
+    assert nofile_warning(20000, 20000, nofile_needed("ferretdb", 12), "host") is None
+    assert nofile_warning(20000, 20000, nofile_needed("mongodb", 400), "host") is None
+    # an unlimited hard limit
+    import resource
+    assert nofile_warning(1048576, resource.RLIM_INFINITY, 10**9, "host") is None
+
+
+def test_the_open_file_warning_says_how_to_raise_it_where_the_user_is():
+    from mspass_roles.supervisor import nofile_needed, nofile_warning
+
+    needed = nofile_needed("mongodb", 10)
+    docker = nofile_warning(1024, 1024, needed, "docker")
+    assert docker.startswith("WARNING: open-file limit is 1024 (hard limit 1024)") and "--ulimit nofile=" in docker
+    sif = nofile_warning(1024, 1024, needed, "apptainer")
+    assert "--ulimit" not in sif and "administrators" in sif
+    host = nofile_warning(1024, 1024, needed, "host")
+    assert "--ulimit" not in host and "limits.conf" in host
+    # the data in hand counts: 20000 is too low for a MongoDB of 9000 files
+    assert nofile_warning(20000, 20000, nofile_needed("mongodb", 9000), "host") is not None
+    # a soft limit the kernel refused to raise: raising it is the step
+    assert "ulimit -n 4096" in nofile_warning(1024, 4096, needed, "host")
+
+
+def test_where_running_and_the_data_files_counted(tmp_path):
+    from mspass_roles.supervisor import count_files, where_running
+
+    assert where_running({}, dockerenv=True) == "docker"
+    assert where_running({"APPTAINER_CONTAINER": "/x.sif"}, dockerenv=False) == "apptainer"
+    assert where_running({"SINGULARITY_CONTAINER": "/x.sif"}, dockerenv=False) == "apptainer"
+    assert where_running({}, dockerenv=False) == "host"
+    (tmp_path / "journal").mkdir()
+    for name in ("a.wt", "b.wt", "journal/WiredTigerLog.1"):
+        (tmp_path / name).write_text("")
+    assert count_files(tmp_path) == 3
+    assert count_files(tmp_path, cap=2) == 2
+    assert count_files(tmp_path / "missing") == 0 and count_files(None) == 0
