@@ -166,8 +166,30 @@ def docker_client():
         client.ping()
         return client
     except DockerException as err:
-        raise DesktopError(f"Docker is not running or not reachable ({err.__class__.__name__}). Start Docker "
-                           "(Docker Desktop, or `sudo service docker start`) and try again.") from err
+        raise DesktopError(docker_unreachable(err)) from err
+
+
+def docker_socket() -> str:
+    """The socket the Docker SDK talks to: DOCKER_HOST's, else Docker's usual one."""
+    return (os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock").removeprefix("unix://")
+
+
+def docker_unreachable(err: Exception) -> str:
+    """Why Docker cannot be reached, in the user's terms. The SDK wraps the socket's own error
+    (PermissionError: not in the docker group; FileNotFoundError, ConnectionRefusedError:
+    no daemon) in a DockerException, often only as text."""
+    socket_path = docker_socket()
+    causes, seen = [], err
+    while seen is not None and len(causes) < 10:
+        causes.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    text = str(err)
+    if any(isinstance(c, PermissionError) for c in causes) or "PermissionError" in text or "Permission denied" in text:
+        user = os.environ.get("USER") or str(os.getuid())
+        return (f"you ({user}) may not use Docker's socket {socket_path}: add yourself to the docker group "
+                "(sudo usermod -aG docker $USER, then log in again)")
+    return (f"Docker is not running or not reachable at {socket_path} ({err.__class__.__name__}). Start Docker "
+            "(Docker Desktop, or `sudo service docker start`) and try again.")
 
 
 def find_image(client, image: str):
@@ -475,11 +497,18 @@ def cmd_logs(opts: Options, follow: bool, service: str | None) -> int:
     workdir = Path(container.labels.get(f"{LABEL}.workdir", opts.workdir))
     log = workdir / "logs" / f"{service}-{opts.name}.log"
     if not log.is_file():
-        names = sorted(p.name.rsplit("-", 1)[0] for p in (workdir / "logs").glob(f"*-{opts.name}.log"))
+        names = services_with_logs(workdir / "logs", opts.name)
         raise DesktopError(f"no log for service {service!r}; services with logs: {', '.join(names) or 'none'}", 2)
     argv = ["tail", "-n", "100"] + (["-f"] if follow else []) + [str(log)]
     os.execvp(argv[0], argv)
     return 0  # not reached
+
+
+def services_with_logs(log_dir: Path, name: str) -> list[str]:
+    """The services whose log is SERVICE-NAME.log (NAME: the container's, its node name): the
+    known suffix is cut off, since service and container names may both hold '-'."""
+    suffix = f"-{name}.log"
+    return sorted(p.name[:-len(suffix)] for p in log_dir.glob(f"*{suffix}") if len(p.name) > len(suffix))
 
 
 def cmd_down(opts: Options) -> int:

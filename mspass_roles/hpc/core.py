@@ -46,6 +46,24 @@ STOP_GRACE = 90.0  # seconds for srun steps to end after SIGTERM; the database n
 
 
 # ---------------------------------------------------------------------- the layout
+#: a Layout field as the user sets it: mspass-hpc's option, and HPCClusterLauncher's YAML key
+#: where it has one (the others it sets from host names)
+USER_TERMS = {
+    "primary": ("--primary", ""),
+    "scheduler_node": ("--scheduler-node", ""),
+    "db_node": ("--db-node", ""),
+    "workers_per_node": ("--workers-per-node", "workers_per_node"),
+    "primary_workers": ("--primary-workers", "primary_node_workers"),
+    "threads_per_worker": ("--threads-per-worker", ""),
+}
+
+
+def user_setting(name: str, value: object) -> str:
+    """Layout's field `name` set to value, as the user writes it: messages name that, not the field."""
+    option, key = USER_TERMS[name]
+    return f"{option} {value}" + (f" ({key}: {value} in HPCClusterLauncher.yaml)" if key else "")
+
+
 @dataclass
 class Layout:
     scheduler: str = "dask"
@@ -78,7 +96,8 @@ class Layout:
     def node(self, nodes: list[str], index: int | None, what: str) -> str:
         index = self.primary if index is None else index
         if not 0 <= index < len(nodes):
-            raise HpcError(f"{what}={index} but the job has {len(nodes)} node(s) (0 to {len(nodes) - 1})")
+            raise HpcError(f"{user_setting(what, index)}, but the job has {len(nodes)} node(s): valid 0 to "
+                           f"{len(nodes) - 1} (indices in the job's node list)")
         return nodes[index]
 
     def placement(self, nodes: list[str]) -> dict[str, str]:
@@ -92,7 +111,7 @@ class Layout:
         for what, count in (("workers_per_node", self.workers_per_node), ("primary_workers", self.primary_workers),
                             ("threads_per_worker", self.threads_per_worker)):
             if count < 0:
-                raise HpcError(f"{what}={count}; valid: 0 or more")
+                raise HpcError(f"{user_setting(what, count)}; valid: 0 or more")
         placed = self.placement(nodes)
         primary = placed["frontend"]
         if self.worker_nodes:
@@ -106,8 +125,9 @@ class Layout:
         if others and self.workers_per_node:
             groups.append(("worker", others, self.workers_per_node))
         if not groups:
-            raise HpcError(f"no node is left for workers ({len(nodes)} node(s): the frontend, scheduler and database "
-                           "take them): ask for more nodes or set primary_workers (--primary-workers N)")
+            raise HpcError(f"no node is left for workers: the frontend, scheduler and database take the job's "
+                           f"{len(nodes)} node(s). Ask for {len(nodes) + 1} nodes (sbatch --nodes={len(nodes) + 1}), "
+                           f"or run workers beside them: {user_setting('primary_workers', 'N')}")
         return groups
 
 
@@ -348,10 +368,14 @@ class Runtime:
             self.batch.stop_step(env, step_name(launch.name))
         return True
 
+    @property
+    def env_prefix(self) -> str:
+        """The runtime turns PREFIX_NAME into NAME inside the container."""
+        return "SINGULARITYENV_" if Path(self.command).name == "singularity" else "APPTAINERENV_"
+
     def env(self, launch: Launch) -> dict[str, str]:
-        prefix = "SINGULARITYENV_" if Path(self.command).name == "singularity" else "APPTAINERENV_"
         blank = {name: "" for name in HOST_SIDE if name in os.environ}  # the runtime passes our environment on
-        return {prefix + k: v for k, v in {**blank, **launch.env}.items()}
+        return {self.env_prefix + k: v for k, v in {**blank, **launch.env}.items()}
 
 
 def supervised_plan(launches: list[Launch], runtime: Runtime, log_dir: Path, job_id: str, info: "JobInfo",

@@ -76,3 +76,46 @@ def test_bare_mspass_desktop_parses_as_a_session_with_c_and_v():
     args = desktop.parser().parse_args(["-c", "gui.yaml", "-v"])
     assert args.command is None and args.config_file == "gui.yaml" and args.verbose
     assert desktop.parser().parse_args(["up", "--no-browser"]).command == "up"
+
+
+def wrapped(cause: OSError):
+    """A DockerException as docker.from_env().ping() raises it: the socket's error in its
+    text, the requests error it came from as its context."""
+    from docker.errors import DockerException
+
+    try:
+        try:
+            raise ConnectionError("Connection aborted.", cause)
+        except ConnectionError:
+            raise DockerException(f"Error while fetching server API version: ('Connection aborted.', {cause!r})")
+    except DockerException as err:
+        return err
+
+
+def test_docker_unreachable_says_the_real_cause(monkeypatch):
+    pytest.importorskip("docker")
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("USER", "alice")
+    denied = desktop.docker_unreachable(wrapped(PermissionError(13, "Permission denied")))
+    assert denied == ("you (alice) may not use Docker's socket /var/run/docker.sock: add yourself to the docker "
+                      "group (sudo usermod -aG docker $USER, then log in again)")
+    from docker.errors import DockerException  # the text alone, no chained error, says it too
+
+    assert desktop.docker_unreachable(DockerException("... PermissionError(13, 'Permission denied') ...")) == denied
+    for cause in (FileNotFoundError(2, "No such file or directory"), ConnectionRefusedError(111, "Connection refused")):
+        said = desktop.docker_unreachable(wrapped(cause))
+        assert said.startswith("Docker is not running or not reachable at /var/run/docker.sock") and "Start Docker" in said
+        assert "docker group" not in said
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock")  # rootless Docker's
+    assert "socket /run/user/1000/docker.sock:" in desktop.docker_unreachable(wrapped(PermissionError(13, "x")))
+
+
+def test_the_services_offered_for_logs_are_the_names_logs_accepts(tmp_path):
+    """Log files are SERVICE-NODE.log, the node being the container's name: names with '-'
+    on either side are cut at the known suffix."""
+    for name in ("db-nb-desk.log", "jupyter-nb-desk.log", "mongo-copy-nb-desk.log", "db-nb-desk.log.1",
+                 "db-other.log", "worker-desk.log"):
+        (tmp_path / name).write_text("")
+    offered = desktop.services_with_logs(tmp_path, "nb-desk")
+    assert offered == ["db", "jupyter", "mongo-copy"]
+    assert all((tmp_path / f"{service}-nb-desk.log").is_file() for service in offered)  # what cmd_logs opens

@@ -91,9 +91,9 @@ def test_a_dedicated_scheduler_and_database_node_with_uneven_workers():
     # explicit worker nodes; none left over is an error that says what to do
     explicit = core.plan(core.Layout(worker_nodes=(2,)), ["c1", "c2", "c3"], ENV, "42", None)
     assert roles(explicit)[2] == ("worker", ["c3"])
-    with pytest.raises(HpcError, match="no node is left for workers .*--primary-workers"):
+    with pytest.raises(HpcError, match="no node is left for workers.* Ask for 3 nodes .*--primary-workers N"):
         core.plan(core.Layout(scheduler_node=1), ["c1", "c2"], ENV, "42", None)
-    with pytest.raises(HpcError, match="scheduler_node=3 but the job has 3 node"):
+    with pytest.raises(HpcError, match="--scheduler-node 3, but the job has 3 node.*valid 0 to 2"):
         core.plan(core.Layout(scheduler_node=3), ["c1", "c2", "c3"], ENV, "42", None)
     with pytest.raises(HpcError, match="worker processes and threads are dask's"):
         core.plan(core.Layout(scheduler="spark", workers_per_node=2), ["c1", "c2"], ENV, "42", None)
@@ -108,12 +108,24 @@ def test_all_in_one_and_spark():
 
 
 def test_layout_errors():
-    with pytest.raises(HpcError, match="no node is left for workers"):
-        core.plan(core.Layout(), ["c1"], ENV, "1", None)
-    with pytest.raises(HpcError, match="primary=5"):
+    with pytest.raises(HpcError, match="--primary 5, but the job has 2 node"):
         core.plan(core.Layout(primary=5), ["c1", "c2"], ENV, "1", None)
+    with pytest.raises(HpcError, match=r"--workers-per-node -1 \(workers_per_node: -1 in HPCClusterLauncher.yaml\); "
+                                       "valid: 0 or more"):
+        core.plan(core.Layout(workers_per_node=-1), ["c1", "c2"], ENV, "1", None)
     with pytest.raises(HpcError, match="scheduler='ray'"):
         core.plan(core.Layout(scheduler="ray"), ["c1", "c2"], ENV, "1", None)
+
+
+def test_a_one_node_job_says_what_the_user_sets_not_the_layouts_field():
+    """The options of mspass-hpc and the keys of HPCClusterLauncher.yaml, never a field
+    of the code (primary_workers, worker_on_primary)."""
+    with pytest.raises(HpcError) as err:
+        core.plan(core.Layout(), ["c1"], ENV, "1", None)
+    assert str(err.value) == ("no node is left for workers: the frontend, scheduler and database take the job's 1 "
+                              "node(s). Ask for 2 nodes (sbatch --nodes=2), or run workers beside them: "
+                              "--primary-workers N (primary_node_workers: N in HPCClusterLauncher.yaml)")
+    assert roles(core.plan(core.Layout(primary_workers=2), ["c1"], ENV, "1", None))[2] == ("worker", ["c1"])
 
 
 def test_auto_ports_are_a_block_per_job_and_the_users_win():
@@ -185,10 +197,12 @@ def test_sharded_dry_run_shows_every_command_and_says_the_database_has_no_login(
     assert hpc.main(["run", "--sharded", "--dry-run", "nb.ipynb"]) == 0
     out = capsys.readouterr()
     commands = [shlex.split(line.rstrip(" &")) for line in out.out.splitlines() if not line.startswith("#")]
-    assert [c[c.index("srun") + 6] for c in commands] == ["--job-name=mspass-shard-rs1", "--job-name=mspass-shard-rs2",
-                                                          "--job-name=mspass-dbmanager", "--job-name=mspass-scheduler",
-                                                          "--job-name=mspass-worker", "--job-name=mspass-frontend"]
-    assert "APPTAINERENV_MSPASS_SHARD_ID=rs1" in commands[0] and "APPTAINERENV_MSPASS_SHARD_ID=rs2" in commands[1]
+    # node by node: c1's steps, then c2's shard, then c3's
+    assert [c[c.index("srun") + 6] for c in commands] == ["--job-name=mspass-dbmanager", "--job-name=mspass-scheduler",
+                                                          "--job-name=mspass-frontend", "--job-name=mspass-shard-rs1",
+                                                          "--job-name=mspass-worker", "--job-name=mspass-shard-rs2"]
+    assert "#     shard-rs1: MSPASS_ROLE=shard " in out.out and " MSPASS_SHARD_ID=rs1" in out.out
+    assert " MSPASS_SHARD_ID=rs2" in out.out and "sharded database" in out.out.splitlines()[1]
     assert "the sharded database has no login" in out.err
 
 
@@ -202,18 +216,62 @@ def test_commands_use_srun_and_the_runtime_env_prefix():
     assert singularity.env(launch)["SINGULARITYENV_MSPASS_ROLE"] == "worker"
 
 
-def test_dry_run_prints_the_commands(monkeypatch, capsys):
+def test_dry_run_prints_the_plan_node_by_node(monkeypatch, capsys):
     monkeypatch.setattr("os.environ", {**ENV, "SLURM_JOB_NODELIST": "c[1-3]", "SLURM_JOB_ID": "42"})
     assert hpc.main(["run", "--dry-run", "nb.ipynb"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("# nodes: c1 c2 c3")
-    assert lines[1:5] == ["# layout: " + str(dataclasses.asdict(core.Layout())), "#   c1: db, scheduler, frontend",
-                          "#   c2: worker", "#   c3: worker"]
-    commands = [shlex.split(line.rstrip(" &")) for line in lines[5:]]
-    assert [c[c.index("srun") + 4] for c in commands] == ["--nodelist=c1", "--nodelist=c1", "--nodelist=c2,c3",
-                                                          "--nodelist=c1"]
-    assert lines[5].endswith(" &") and not lines[-1].endswith(" &")  # the notebook runs in the foreground
-    assert commands[-1][-2:] == ["--batch", "nb.ipynb"]
+    assert lines[0] == "# mspass-hpc run --dry-run: job 42, 3 node(s): c1 c2 c3; nothing is started"
+    assert lines[1].startswith("# layout: scheduler dask; frontend on c1 (--primary 0): runs nb.ipynb; ports auto")
+    blocks = [line for line in lines if line.startswith("#   c")]
+    assert blocks == ["#   c1: db, scheduler, frontend", "#   c2: worker", "#   c3: worker"]
+    commands = [shlex.split(line.rstrip(" &")) for line in lines if not line.startswith("#")]
+    assert [c[c.index("srun") + 4] for c in commands] == ["--nodelist=c1", "--nodelist=c1", "--nodelist=c1",
+                                                          "--nodelist=c2,c3"]
+    frontend = next(line for line in lines if "mspass-frontend" in line)
+    assert not frontend.endswith(" &") and shlex.split(frontend)[-2:] == ["--batch", "nb.ipynb"]  # the foreground
+    assert "#     worker: the step under c2 (one srun on c2,c3)" in lines[lines.index("#   c3: worker"):]
+
+
+def test_dry_run_outside_a_job_plans_for_the_nodes_given_and_shows_no_secret(monkeypatch, capsys):
+    """Outside a job (a login node) --nodelist gives the nodes; the settings every container
+    gets are named once, a role's own with their values, never a secret's."""
+    given = {"MSPASS_JUPYTER_TOKEN": "tok-1a2b3c", "MSPASS_JUPYTER_PWD": "pwd-4d5e6f",
+             "MONGO_INITDB_ROOT_USERNAME": "me", "MONGO_INITDB_ROOT_PASSWORD": "dbpw-7a8b9c"}
+    monkeypatch.setattr("os.environ", {**ENV, **given})
+    assert hpc.main(["run", "--dry-run", "--nodelist", "c[1-3]", "nb.ipynb"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("# mspass-hpc run --dry-run: outside a job (ports as for job id 0), 3 node(s): c1 c2 c3")
+    assert "{" not in out and "Layout(" not in out  # no Python repr
+    assert [line for line in lines if line.startswith("#   c")] == ["#   c1: db, scheduler, frontend",
+                                                                       "#   c2: worker", "#   c3: worker"]
+    # the variables on one line, names only; each command on its own line, without them
+    [every] = [line for line in lines if line.startswith("# every container gets, as APPTAINERENV_NAME")]
+    assert all(f" {name}" in every for name in given) and "MSPASS_WORK_DIR" in every
+    assert not any("APPTAINERENV_" in line for line in lines if not line.startswith("#"))
+    assert len(lines) < 25
+    for secret in given.values():
+        assert secret not in out or secret == "me"
+    assert "#     worker: MSPASS_ROLE=worker MSPASS_DB_ADDRESS=c1:" in out
+
+
+def test_dry_run_hides_every_secret_value_it_would_print():
+    assert hpc.cli.shown("MSPASS_JUPYTER_TOKEN", "abc") == "(hidden)"
+    assert hpc.cli.shown("MONGO_INITDB_ROOT_PASSWORD", "abc") == "(hidden)"
+    assert hpc.cli.shown("MY_SITE_TOKEN", "abc") == "(hidden)"
+    assert hpc.cli.shown("MONGO_INITDB_ROOT_PASSWORD_FILE", "/w/db.password") == "/w/db.password"  # a path
+    assert hpc.cli.shown("MSPASS_WORKER_ARG", "--nworkers 2") == "'--nworkers 2'"
+
+
+@pytest.mark.parametrize("argv,env,message", [
+    (["--dry-run"], {}, "not inside a Slurm job: give the nodes to plan for, e.g. --dry-run --nodelist 'c[1-3]'"),
+    (["--nodelist", "c[1-3]"], {"MSPASS_CONTAINER": "/sif/m.sif"}, "--nodelist is for --dry-run"),
+    (["--dry-run", "--nodelist", "c[1-x]"], {}, "cannot read host list"),
+])
+def test_dry_run_node_list_errors(monkeypatch, capsys, argv, env, message):
+    monkeypatch.setattr("os.environ", env)
+    assert hpc.main(["run", *argv]) == 2
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("env,message", [
@@ -322,5 +380,5 @@ def test_the_sharded_template_runs_the_launcher_with_sharded(tmp_path):
            "MSPASS_PYTHON": sys.executable, "MSPASS_HPC_ARGS": "--dry-run"}
     result = subprocess.run([str(script), "nb.ipynb"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert "'sharded': True" in result.stdout.splitlines()[1]
-    assert "APPTAINERENV_MSPASS_SHARD_LIST='rs1/c2:" in result.stdout and "--job-name=mspass-dbmanager" in result.stdout
+    assert "sharded database" in result.stdout.splitlines()[1]
+    assert " MSPASS_SHARD_LIST='rs1/c2:" in result.stdout and "--job-name=mspass-dbmanager" in result.stdout
