@@ -21,11 +21,11 @@ from .settings import ROLES, VARIABLES, Settings, SettingsError, mspasspy_versio
 from .supervisor import Options, Supervisor
 
 PROG = "mspass-role"
-COMMANDS = ("health", "config")
+COMMANDS = ("health", "config", "credentials")
 
 USAGE = f"""\
 usage: {PROG} [ROLE] [--batch FILE [ARGS...]]
-       {PROG} health [--json] [--quick] | config | --help | --version
+       {PROG} health [--json] [--quick] | config | credentials [DIR] | --help | --version
        {PROG} PROGRAM [ARGS...]
 
 Start the MsPASS services of one role, watch them, and stop them cleanly on
@@ -54,6 +54,10 @@ commands:
               readiness, addresses, URLs (Jupyter token); --quick uses the supervisor's
               last recorded answers while recent (the container health check)
   config      print the resolved settings, secrets redacted
+  credentials make dask's certificates for roles in separate containers, once: a CA
+              and one certificate it signed, in DIR (default WORK_DIR/.mspass/tls;
+              the CA's key is deleted once it signed). Compose with a database login
+              needs them: dask's workers hold the login (docs/configuration.md)
   PROGRAM     any other first argument runs as given, with no services (e.g. bash)
 
 exit codes: 0 success; 2 invalid settings or arguments (nothing started); 1 or the
@@ -116,6 +120,8 @@ def dispatch(args: list[str]) -> int:
         return health(args[1:])
     if first == "config":
         return config()
+    if first == "credentials":
+        return credentials(args[1:])
     role = None
     if first in ROLES:
         role, args = first, args[1:]
@@ -243,6 +249,33 @@ def config() -> int:
     settings = load_settings()
     for name, value in settings.resolved().items():
         print(f"{name}={value}")
+    return 0
+
+
+def credentials(args: list[str]) -> int:
+    """dask's TLS files for a cluster of role containers (Compose), made once: a second run
+    finds them and changes nothing. Settings are not read: they may name these very files."""
+    from pathlib import Path
+
+    from .credentials import CredentialsError, make_tls
+
+    if len(args) > 1 or (args and args[0].startswith("-")):
+        raise Refused([f"unknown arguments {' '.join(args)!r}; valid: credentials [DIR]"], "invalid arguments")
+    work = os.environ.get("MSPASS_WORK_DIR") or ("/home" if os.path.exists("/.dockerenv") else os.getcwd())
+    directory = Path(args[0] if args else Path(work) / ".mspass" / "tls")
+    files = [directory / name for name in ("ca.pem", "tls.pem", "tls.key")]
+    if all(f.is_file() for f in files):
+        print(f"{PROG}: dask's certificates are in {directory} already; nothing changed")
+        return 0
+    if directory.exists():
+        raise Refused([f"{directory} exists without all of ca.pem, tls.pem, tls.key; remove it and run again"],
+                      "cannot make credentials")
+    try:
+        directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_tls(directory)
+    except (OSError, CredentialsError) as err:
+        raise Refused([f"cannot make {directory}: {err}"], "cannot make credentials") from None
+    print(f"{PROG}: made dask's CA and certificate in {directory} (mode 0700; the CA's key is gone)")
     return 0
 
 

@@ -90,7 +90,8 @@ def test_all_in_one_container(containers, tmp_path):
     net = containers.network()
     home = containers.volume()  # the user's work dir, database included, survives the container
     token = "cluster-test-token-42"
-    run = {"network": net, "environment": {"MSPASS_JUPYTER_TOKEN": token},
+    # the writer measures durability from outside: its database opened as a user would (closed by default)
+    run = {"network": net, "environment": {"MSPASS_JUPYTER_TOKEN": token, "MSPASS_SERVICE_ADDRESS": "0.0.0.0"},
            "volumes": {home: {"bind": "/home", "mode": "rw"}, str(NOTEBOOKS): {"bind": "/notebooks", "mode": "ro"}}}
     aio = containers.run("aio", **run)  # the image's own HEALTHCHECK
     containers.wait_healthy(aio)

@@ -180,6 +180,26 @@ def test_spark_notebook_runs_on_the_spark_workers(spark):
 # ------------------------------------------------------------------------------- database login
 
 
+#: what a container on the project's network tries: the database without the login, and dask's
+#: scheduler, whose workers hold the login, over TCP and over TLS without the project's certificate
+OUTSIDER = """
+import pymongo, ssl
+from distributed import Client
+from distributed.security import Security
+try:
+    pymongo.MongoClient("mongodb://db:27017/", serverSelectionTimeoutMS=10000).list_database_names()
+    print("db open")
+except Exception as err:
+    print("db", str(err).splitlines()[0][:200])
+for scheme, security in (("tcp", None), ("tls", Security(require_encryption=True))):
+    try:
+        Client(f"{scheme}://scheduler:8786", timeout=10, security=security).close()
+        print(scheme, "open")
+    except Exception as err:
+        print(scheme, "refused", type(err).__name__)
+"""
+
+
 def readme_override(password_file) -> str:
     """The documented compose.override.yaml (docs/configuration.md), with the password file where this test keeps it."""
     readme = (REPO / "docs" / "configuration.md").read_text()
@@ -199,6 +219,11 @@ def test_the_readmes_login_override_requires_the_login_and_the_notebook_uses_it(
     project = Compose(tmp_path_factory.mktemp("compose") / "work", "compose.yaml",
                       str(secrets / "compose.override.yaml"))
     try:
+        # the documented first step: dask's certificates, made once into the work dir
+        for said in ("made dask's CA and certificate", "already; nothing changed"):
+            made = project.run("run", "--rm", "--no-deps", "frontend", "mspass-role", "credentials")
+            assert said in made.stdout, made.stdout + made.stderr
+        assert (project.work / ".mspass" / "tls").stat().st_mode & 0o777 == 0o700
         project.up("--scale", "worker=1")
         run = project.batch("mspass_workflow.ipynb", "-p", "n_data", "12")
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr
@@ -210,6 +235,17 @@ def test_the_readmes_login_override_requires_the_login_and_the_notebook_uses_it(
         for c in project.containers():  # the password is a file in the container, not in `docker inspect`
             inspect = subprocess.run(["docker", "inspect", c["Name"]], capture_output=True, text=True, check=True)
             assert password not in inspect.stdout
+        # a neighbour on the project's network: the database asks for the login, and dask (whose
+        # workers hold the login through MsPASS's plugin) refuses it over TCP and over TLS
+        network = f"{project.project}_default"
+        neighbour = subprocess.run(
+            ["docker", "run", "--rm", "--network", network, IMAGE, "python", "-c", OUTSIDER],
+            capture_output=True, text=True, timeout=180)
+        assert neighbour.returncode == 0, neighbour.stdout + neighbour.stderr
+        found = dict(line.split(" ", 1) for line in neighbour.stdout.splitlines() if " " in line)
+        assert "requires authentication" in found["db"], found
+        assert found["tcp"].startswith("refused") and found["tls"].startswith("refused"), found
+        assert password not in neighbour.stdout + neighbour.stderr
     except BaseException:
         print(project.logs())
         raise

@@ -398,3 +398,21 @@ def test_invalid_setting_exits_2_naming_it_and_starts_nothing(clean_env, tmp_pat
         assert text in err
     assert "nothing was started" in err
     assert not (tmp_path / "work").exists() and not (tmp_path / "run").exists()
+
+
+def test_credentials_are_made_once_into_the_work_dir(tmp_path):
+    """`mspass-role credentials`: dask's CA and certificate for role containers (Compose with a
+    login), private, made once; the settings are not read (they may name these very files)."""
+    tls = tmp_path / "work" / ".mspass" / "tls"
+    env = {"MSPASS_WORK_DIR": str(tmp_path / "work"), "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(tls / "ca.pem")}
+    (tmp_path / "work").mkdir()
+    first = run_cli(tmp_path, "credentials", **env)
+    assert first.returncode == 0 and "made dask's CA and certificate" in first.stdout, first.stderr
+    assert sorted(p.name for p in tls.iterdir()) == ["ca.pem", "tls.key", "tls.pem"]  # no CA key left
+    assert {p.stat().st_mode & 0o777 for p in tls.iterdir()} == {0o600} and tls.stat().st_mode & 0o777 == 0o700
+    before = (tls / "tls.pem").read_bytes()
+    again = run_cli(tmp_path, "credentials", **env)
+    assert again.returncode == 0 and "nothing changed" in again.stdout and (tls / "tls.pem").read_bytes() == before
+    (tls / "tls.key").unlink()
+    broken = run_cli(tmp_path, "credentials", **env)
+    assert broken.returncode == 2 and "remove it and run again" in broken.stderr
