@@ -17,7 +17,8 @@ from . import __version__, probes, state
 from .probes import Probe
 from .roles import (BATCH_ROLES, BatchError, attach_plan, build_plan, check_batch_role, directories, ports_in_use,
                     resolve_batch)
-from .settings import ROLES, VARIABLES, Settings, SettingsError, mspasspy_version, notes, readers
+from .settings import (ROLES, VARIABLES, Settings, SettingsError, default_work_dir, in_docker, mspasspy_version, notes,
+                       readers)
 from .supervisor import Options, Supervisor
 
 PROG = "mspass-role"
@@ -261,7 +262,7 @@ def credentials(args: list[str]) -> int:
 
     if len(args) > 1 or (args and args[0].startswith("-")):
         raise Refused([f"unknown arguments {' '.join(args)!r}; valid: credentials [DIR]"], "invalid arguments")
-    work = os.environ.get("MSPASS_WORK_DIR") or ("/home" if os.path.exists("/.dockerenv") else os.getcwd())
+    work = os.environ.get("MSPASS_WORK_DIR") or default_work_dir(in_docker())
     directory = Path(args[0] if args else Path(work) / ".mspass" / "tls")
     files = [directory / name for name in ("ca.pem", "tls.pem", "tls.key")]
     if all(f.is_file() for f in files):

@@ -6,6 +6,20 @@ import os
 from pathlib import Path
 
 
+def open_private(path: Path, flags: int) -> int:
+    """os.open of a file that only its owner may read: created 0600, and one of ours an earlier
+    version left readable is made 0600 (O_CREAT is added to `flags`)."""
+    fd = os.open(path, flags | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        found = os.fstat(fd)
+        if found.st_mode & 0o077 and found.st_uid == os.getuid():
+            os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
 def write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
     """Write `text` to `path` with mode 0600 from its creation, so it is never readable by
     others, not even for an instant. `exclusive`: refuse to replace an existing file (a

@@ -41,6 +41,8 @@ import select
 import threading
 from pathlib import Path
 
+from .files import open_private
+
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 3
 CHUNK = 64 * 1024
@@ -277,11 +279,8 @@ class ServiceLog:
             return False
         try:
             # the owner's alone: a log may hold a secret a service printed (Jupyter's URL with its token)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            found = os.fstat(self._fd)
-            if found.st_mode & 0o077 and found.st_uid == os.getuid():  # one an earlier version made readable
-                os.fchmod(self._fd, 0o600)
-            self._size = found.st_size  # an earlier run's log counts too
+            self._fd = open_private(self.path, os.O_WRONLY | os.O_APPEND)
+            self._size = os.fstat(self._fd).st_size  # an earlier run's log counts too
         except OSError as err:
             self._fail(err)
             self._fd = None

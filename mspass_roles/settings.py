@@ -62,6 +62,17 @@ def mspasspy_version() -> str | None:
 MSPASS_ROLES = ("all", "worker", "frontend")
 
 
+def in_docker() -> bool:
+    """Whether this runs in a Docker (or Compose) container: its engine makes /.dockerenv."""
+    return os.path.exists("/.dockerenv")
+
+
+def default_work_dir(in_container: bool) -> str:
+    """MSPASS_WORK_DIR's default: /home in a container (MsPASS's convention: the user's
+    directory is mounted there), else the current directory."""
+    return "/home" if in_container else os.getcwd()
+
+
 def local_address(bind: str) -> str:
     """How processes on this node reach a service bound to `bind`. Jupyter (tornado) bound to
     '::' listens on IPv6 only, so its probe went to 127.0.0.1 and never had an answer."""
@@ -604,7 +615,7 @@ class SettingsView:
             os.environ if env is None else env,
             role,
             which,
-            os.path.exists("/.dockerenv") if in_container is None else in_container,
+            in_docker() if in_container is None else in_container,
             find_mspasspy,
             is_local,
         ).parse()
@@ -947,8 +958,8 @@ class _Parser:
         """Work, database, log, worker and run dirs, and the ready file: each must be (or can
         be made) a writable directory, checked now, since the services find out too late."""
         role = v["role"]
-        default_work = "/home" if self.in_container else os.getcwd()
-        work_dir = self.directory("MSPASS_WORK_DIR", Path(self.get("MSPASS_WORK_DIR", default_work)))
+        work_dir = self.directory("MSPASS_WORK_DIR", Path(self.get("MSPASS_WORK_DIR",
+                                                                     default_work_dir(self.in_container))))
         v["work_dir"] = work_dir
         v["db_dir"] = Path(self.get("MSPASS_DB_DIR", str(work_dir / "db")))
         v["log_dir"] = self.directory("MSPASS_LOG_DIR", Path(self.get("MSPASS_LOG_DIR", str(work_dir / "logs"))))

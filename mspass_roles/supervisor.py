@@ -37,7 +37,7 @@ from . import state
 from .logs import ServiceLog, log_tail
 from .plan import Plan, Service
 from .probes import Probe, ask, wait_until
-from .settings import PRIVATE_NAMES, Settings
+from .settings import PRIVATE_NAMES, Settings, in_docker
 
 T = TypeVar("T")
 #: open files a database server needs besides two per data file (room for the data to
@@ -192,7 +192,7 @@ def nofile_needed(engine: str, data_files: int) -> int:
 def where_running(env: dict[str, str] | None = None, dockerenv: bool | None = None) -> str:
     """docker (a Docker/Compose container), apptainer (a SIF: the host's limits) or host."""
     env = os.environ if env is None else env
-    if dockerenv if dockerenv is not None else os.path.exists("/.dockerenv"):
+    if dockerenv if dockerenv is not None else in_docker():
         return "docker"
     if env.get("APPTAINER_CONTAINER") or env.get("SINGULARITY_CONTAINER"):
         return "apptainer"

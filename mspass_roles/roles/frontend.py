@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import spark
-from ..files import write_private
+from ..files import open_private, write_private
 from ..plan import Service
 from ..probes import HttpProbe, MongoPingProbe, Probe, TcpProbe
-from ..settings import Address, Settings, mspasspy_version
+from ..settings import Address, Settings, in_docker, mspasspy_version
 
 BATCH_SUFFIXES = (".ipynb", ".py")
 
@@ -47,7 +47,7 @@ def resolve_batch(file: str, args: list[str], s: Settings, in_container: bool | 
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
         if in_container is None:
-            in_container = os.path.exists("/.dockerenv")
+            in_container = in_docker()
         places = {str(c.parent): str(c.parent) for c in candidates}
         work_dir = str(s.work_dir)
         if work_dir in places:
@@ -133,13 +133,7 @@ def private_output(path: Path) -> None:
     """The executed notebook's file, made the owner's alone (0600) before papermill writes it:
     it may hold results and secrets the notebook printed, and papermill's open(path, "w")
     keeps an existing file's mode, so it is never readable by others, not for an instant."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        found = os.fstat(fd)
-        if found.st_mode & 0o077 and found.st_uid == os.getuid():  # one an earlier run left readable
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+    os.close(open_private(path, os.O_WRONLY))
 
 
 def batch_service(s: Settings, batch: Batch, *, wait: bool = True) -> Service:
