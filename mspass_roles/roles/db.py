@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 from .. import dbcopy
 from ..plan import Service
 from ..probes import MongoPingProbe, Probe
+from ..files import write_private
 from ..logs import log_tail
 from ..settings import Settings, login_options
 
@@ -114,15 +115,26 @@ def explain_mongod_exit(code: int, log: Path, path: Path, running: str | None = 
             "before the next (docs/image.md: \"Data from an older MongoDB\"); the data is untouched")
 
 
+def setup_password_file(s: Settings) -> Path:
+    """Where FerretDB reads the first user's password: a private file in the run directory,
+    there from just before the server starts until it answers."""
+    return s.run_dir / f"db-{s.node_name}.setup-password"
+
+
 def server_env(s: Settings, fresh: bool) -> dict[str, str]:
-    """FerretDB creates the user when it creates an empty database; through its environment,
-    never argv. On existing data the user must exist already (the probe says so if not)."""
+    """FerretDB creates the user when it creates an empty database; the password through a
+    file (patch 09), never argv or its environment, which stays readable in /proc for the
+    server's life. On existing data the user must exist already (the probe says so if not)."""
     if s.db_engine == "mongodb":
         return MONGOD_ENV
-    if not (s.db_username and fresh):
+    if not first_user_by_ferretdb(s, fresh):
         return {}
-    return {"FERRETDB_SETUP_USERNAME": s.db_username, "FERRETDB_SETUP_PASSWORD": s.db_password,
+    return {"FERRETDB_SETUP_USERNAME": s.db_username, "FERRETDB_SETUP_PASSWORD_FILE": str(setup_password_file(s)),
             "FERRETDB_SETUP_DATABASE": "admin"}
+
+
+def first_user_by_ferretdb(s: Settings, fresh: bool) -> bool:
+    return s.db_engine != "mongodb" and bool(s.db_username) and fresh
 
 
 def is_fresh(directory: Path) -> bool:
@@ -230,6 +242,13 @@ def touch_ready_file(s: Settings) -> None:
 def services(s: Settings) -> list[Service]:
     uri = f"mongodb://{s.local_service_hostport(s.mongodb_port)}/"
     fresh = is_fresh(s.db_dir)  # with MSPASS_DB_PATH=tmp too: the persistent copy says
+    setup = first_user_by_ferretdb(s, fresh)
+
+    def ready() -> None:
+        if setup:  # read at FerretDB's start: not kept where it is no longer needed
+            setup_password_file(s).unlink(missing_ok=True)
+        touch_ready_file(s)
+
     login = login_options(s.db_credentials)
     engine = "mongod" if s.db_engine == "mongodb" else "ferretdb"
     if s.db_username:
@@ -242,5 +261,6 @@ def services(s: Settings) -> list[Service]:
                              first_user=bool(login) and fresh and s.db_engine == "mongodb"),
         env=server_env(s, fresh),
         summary=f"{engine} on {s.service_hostport(s.mongodb_port)}",
-        on_ready=lambda: touch_ready_file(s),
+        prepare=(lambda path: write_private(setup_password_file(s), s.db_password)) if setup else None,
+        on_ready=ready,
     )]

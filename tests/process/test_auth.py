@@ -47,14 +47,17 @@ def error_code(action) -> int | None:
 
 
 def assert_password_nowhere(roles) -> None:
-    """Not in any process's command line, any log, the roles' output or their state files."""
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        assert not any(form in text for form in PASSWORD_FORMS)
-    files = [*roles.work.rglob("*.log"), *roles.tmp.glob("*.out"), *(roles.tmp / "run").rglob("*.json")]
+    """Not in any process's command line or environment (FerretDB's included: /proc keeps
+    the environment it started with), any log, the roles' output or their run directory."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        for name in ("cmdline", "environ"):
+            try:
+                text = (proc / name).read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            assert not any(form in text for form in PASSWORD_FORMS), f"{proc}/{name}"
+    files = [*roles.work.rglob("*.log"), *roles.tmp.glob("*.out"), *(roles.tmp / "run").rglob("*")]
+    files = [path for path in files if path.is_file()]
     assert files
     for path in files:
         text = path.read_text(errors="replace")
