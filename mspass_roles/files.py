@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 
@@ -27,3 +28,16 @@ def write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
     flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
     with os.fdopen(os.open(path, flags, 0o600), "w") as f:
         f.write(text)
+
+
+def keep_output_private(*streams) -> None:
+    """A batch job's output file (Slurm's --output, made with the submitter's umask), which is
+    to hold Jupyter's token, made 0600; a terminal, a pipe or somebody else's file is left as is."""
+    for stream in streams:
+        try:
+            fd = stream.fileno()
+            found = os.fstat(fd)
+            if stat.S_ISREG(found.st_mode) and found.st_uid == os.getuid() and found.st_mode & 0o077:
+                os.fchmod(fd, 0o600)
+        except (AttributeError, ValueError, OSError):
+            continue

@@ -15,11 +15,13 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from .. import credentials
+from ..files import keep_output_private
 from ..mongo_admin import CONFIG_PORT_OFFSET, CONFIG_REPLICA_SET
 from ..plan import Plan, Service
 from ..probes import RoleStateProbe
@@ -500,6 +502,7 @@ def run(info: JobInfo, runtime: Runtime, log_dir: Path, wait_timeout: float, par
     signal). The frontend part runs against the services another launcher process owns: it
     makes and removes nothing of theirs."""
     log_dir.mkdir(parents=True, exist_ok=True)
+    keep_output_private(sys.stdout, sys.stderr)  # it will say Jupyter's token
     owner = part != "frontend"
     if owner:
         info.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

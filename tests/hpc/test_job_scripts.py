@@ -90,6 +90,8 @@ def wait_for_jupyter(cluster, run_dir, job) -> tuple[str, str]:
 def test_an_interactive_job_prints_how_to_reach_jupyter(cluster, run_dir):
     job = submit(cluster, run_dir)  # no notebook: Jupyter until the job ends
     port, token = wait_for_jupyter(cluster, run_dir, job)
+    # Slurm made it with the submitter's umask (022 here): the token in it is theirs alone
+    assert (run_dir / f"mspass_{job}.out").stat().st_mode & 0o777 == 0o600
     check = ("import sys, urllib.request, urllib.error\n"
              f"req = urllib.request.Request('http://c1:{port}/api/status', headers={{'Authorization': sys.argv[1]}})\n"
              "try:\n    print(urllib.request.urlopen(req, timeout=10).status)\n"
