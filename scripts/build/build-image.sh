@@ -45,18 +45,7 @@ die() { printf 'build-image: ERROR: %s\n' "$*" >&2; exit 2; }
 
 "$DOCKER" info >/dev/null 2>&1 || die "Docker is not running; run 'make deps' (scripts/host/provision-host.sh)"
 
-# --- base image: present, pullable, or made here
-if "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-    :
-elif timeout 120 "$DOCKER" pull -q "$BASE_IMAGE" >/dev/null 2>&1; then
-    say "pulled $BASE_IMAGE"
-else
-    say "NOTICE: cannot pull $BASE_IMAGE (no registry reachable?); building FROM $LOCAL_BASE_IMAGE," \
-        "a Debian base made here with debootstrap (scripts/build/make-base-image.sh)"
-    BASE_PULL=0 BASE_ARCH=${PLATFORM:+${PLATFORM#*/}} "$repo/scripts/build/make-base-image.sh" "$LOCAL_BASE_IMAGE"
-    BASE_IMAGE=$LOCAL_BASE_IMAGE
-fi
-
+[ -z "$EXTRA_CA_CERT" ] || [ -r "$EXTRA_CA_CERT" ] || die "EXTRA_CA_CERT=$EXTRA_CA_CERT is not a readable file"
 [[ $MSPASS_VERSION =~ ^(none|[0-9]+(\.[0-9]+)*)$ ]] ||
     die "MSPASS_VERSION='$MSPASS_VERSION' is not a version; valid: a mspasspy release such as 2.4.3, or none"
 
@@ -71,6 +60,34 @@ if [ -n "$SOURCE_CACHE" ]; then
     while read -r _ name; do cp -p "$SOURCE_CACHE/$name" "$staged/"; done <"$SOURCE_CACHE/SHA256SUMS"
     cp -p "$SOURCE_CACHE/SHA256SUMS" "$staged/"
     say "source cache: $SOURCE_CACHE ($(awk '{printf "%s ", $2}' "$SOURCE_CACHE/SHA256SUMS"))"
+fi
+
+# --- what mspasspy's build downloads (libmseed, named by its patch 04) must be in the source
+# cache or answer from here: said now, not after minutes of compiling
+if [ "$MSPASS_VERSION" != none ]; then
+    patches=(scripts/build/mspasspy/patches/"$MSPASS_VERSION"/*.patch)
+    [ -f "${patches[0]}" ] ||
+        die "MSPASS_VERSION=$MSPASS_VERSION: no patches for it in scripts/build/mspasspy/patches; valid: $(ls scripts/build/mspasspy/patches | tr '\n' ' ')or none"
+    url=$(sed -n 's/^+ *set (MSEED_URL \(https:[^ )]*\)).*/\1/p' "${patches[@]}" | head -n 1)
+    archive=$(grep -oh 'MSPASS_SOURCE_CACHE}/[^"]*' "${patches[@]}" | head -n 1 | cut -d/ -f2)
+    if [ -n "$url" ] && [ ! -f "$staged/$archive" ] &&
+        ! curl -fsSL --max-time 30 -r 0-0 -o /dev/null ${EXTRA_CA_CERT:+--cacert "$EXTRA_CA_CERT"} "$url" 2>/dev/null; then
+        die "mspasspy $MSPASS_VERSION's build downloads $url, which does not answer here, and no source" \
+            "cache holds $archive. Give SOURCE_CACHE=DIR, a directory with $archive and its SHA256SUMS" \
+            "(scripts/build/source-cache/README.md), or build without MsPASS (MSPASS_VERSION=none)"
+    fi
+fi
+
+# --- base image: present, pullable, or made here
+if "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    :
+elif timeout 120 "$DOCKER" pull -q "$BASE_IMAGE" >/dev/null 2>&1; then
+    say "pulled $BASE_IMAGE"
+else
+    say "NOTICE: cannot pull $BASE_IMAGE (no registry reachable?); building FROM $LOCAL_BASE_IMAGE," \
+        "a Debian base made here with debootstrap (scripts/build/make-base-image.sh)"
+    BASE_PULL=0 BASE_ARCH=${PLATFORM:+${PLATFORM#*/}} "$repo/scripts/build/make-base-image.sh" "$LOCAL_BASE_IMAGE"
+    BASE_IMAGE=$LOCAL_BASE_IMAGE
 fi
 
 # --- database engine (an image needs one; the wheel does not)
@@ -138,10 +155,7 @@ add_arg VERSION "$version"
 add_arg VCS_REF "$revision"
 add_arg SOURCE "$source_url"
 add_arg BUILD_DATE "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-if [ -n "$EXTRA_CA_CERT" ]; then
-    [ -r "$EXTRA_CA_CERT" ] || die "EXTRA_CA_CERT=$EXTRA_CA_CERT is not a readable file"
-    args+=(--secret "id=ca,src=$EXTRA_CA_CERT")
-fi
+if [ -n "$EXTRA_CA_CERT" ]; then args+=(--secret "id=ca,src=$EXTRA_CA_CERT"); fi
 # shellcheck disable=SC2206 # BUILD_ARGS is a list of words on purpose
 args+=(${BUILD_ARGS:-})
 
