@@ -237,7 +237,8 @@ class ReplicaSetPrimaryProbe(Probe):
 
 @dataclass
 class DaskWorkersProbe(Probe):
-    """`count` workers named `name` (or `name-N`) are registered with the scheduler.
+    """`count` workers named `name` (or `name-N`) are registered with the scheduler; with
+    count 0, the scheduler answers (what a worker or notebook waits for).
 
     The scheduler's identity is asked over dask's own comm (the `identity` handler that
     Client.scheduler_info uses), through one bare comm: no Client with its event loop thread
@@ -253,7 +254,7 @@ class DaskWorkersProbe(Probe):
 
     kind: ClassVar[str] = "dask-workers"
     scheduler: str
-    name: str
+    name: str = ""
     count: int = 1
     timeout: float = BUSY_TIMEOUT
     #: for a tls:// scheduler: dask's CA file, and the certificate and key to connect with
@@ -310,6 +311,8 @@ class DaskWorkersProbe(Probe):
         return [str(w.get("name")) for w in asyncio.run(bounded())["workers"].values()]
 
     def describe(self) -> str:
+        if not self.count:
+            return f"dask scheduler {self.scheduler} answers"
         return f"{self.count} worker(s) {self.name!r} registered with {self.scheduler}"
 
 

@@ -534,6 +534,18 @@ class SettingsView:
         return "tls" if self.dask_tls_ca_file else "tcp"
 
     @property
+    def dask_scheduler_url(self) -> str:
+        assert self.scheduler_address is not None, "only for roles with a scheduler address"
+        return f"{self.dask_scheme}://{self.scheduler_address.hostport}"
+
+    def dask_tls_files(self, who: str) -> tuple[str, str, str] | None:
+        """Over tls://, dask's CA file and the certificate and key of `who` (a DASK_TLS_ROLES
+        key) to connect with; None over tcp://."""
+        if self.dask_scheme != "tls":
+            return None
+        return self.dask_tls_ca_file, getattr(self, f"dask_tls_{who}_cert"), getattr(self, f"dask_tls_{who}_key")
+
+    @property
     def db_credentials(self) -> tuple[str, str] | None:
         return (self.db_username, self.db_password) if self.db_username else None
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from .. import spark
 from ..files import open_private, write_private
 from ..plan import Service
-from ..probes import HttpProbe, MongoPingProbe, Probe, TcpProbe
+from ..probes import DaskWorkersProbe, HttpProbe, MongoPingProbe, Probe, TcpProbe
 from ..settings import Address, Settings, in_docker, mspasspy_version
 
 BATCH_SUFFIXES = (".ipynb", ".py")
@@ -102,7 +102,9 @@ def needs(s: Settings) -> list[Probe]:
     probes: list[Probe] = []
     if s.db_address:
         probes.append(MongoPingProbe(s.db_address.mongodb_uri, auth=bool(s.db_credentials)))
-    if s.scheduler_address and s.scheduler != "none":
+    if s.scheduler_address and s.scheduler == "dask":  # a handshake: no line in the scheduler's log
+        probes.append(DaskWorkersProbe(s.dask_scheduler_url, count=0, tls=s.dask_tls_files("client")))
+    elif s.scheduler_address and s.scheduler != "none":
         probes.append(TcpProbe(s.scheduler_address.host, s.scheduler_address.port))
     return probes
 

@@ -18,11 +18,10 @@ def services(s: Settings, *, wait: bool = True) -> list[Service]:
 
 
 def dask_worker(s: Settings, *, wait: bool = True) -> Service:
-    addr = s.scheduler_address
-    assert addr is not None, "settings require a scheduler address for workers"
     user = s.worker_args
     name = user.value("--name") or s.node_name
-    target = f"{s.dask_scheme}://{addr.hostport}"
+    target = s.dask_scheduler_url
+    tls = s.dask_tls_files("worker")  # the worker's own certificate: a worker node need not hold a client's
     argv = [sys.executable, "-m", "dask", "worker", target]
     # our defaults go first and only when the user did not give the option (theirs win)
     if not user.has("--name"):
@@ -55,11 +54,9 @@ def dask_worker(s: Settings, *, wait: bool = True) -> Service:
     return Service(
         name="worker",
         argv=argv,
-        needs=[TcpProbe(addr.host, addr.port)] if wait else [],
-        # the worker's own certificate: a worker node need not hold a client's
-        probe=DaskWorkersProbe(target, name, count,
-                               tls=(s.dask_tls_ca_file, s.dask_tls_worker_cert, s.dask_tls_worker_key)
-                               if s.dask_scheme == "tls" else None),
+        # a dask handshake, not a bare connection: it leaves no line in the scheduler's log
+        needs=[DaskWorkersProbe(target, count=0, tls=tls)] if wait else [],
+        probe=DaskWorkersProbe(target, name, count, tls=tls),
         log=s.log_dir / f"worker-{s.node_name}.log",
         cwd=s.worker_dir,
         summary=f"{count} dask worker process(es) {name!r} registered with {target}",

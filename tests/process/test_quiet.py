@@ -80,3 +80,21 @@ def test_health_checks_leave_no_lines_in_the_scheduler_log(roles):
     time.sleep(2)  # the supervisor's own checks (every second) count too
     new = log_lines(log)[len(before):]
     assert not new, f"{len(new)} new lines in {log.name} after {checks} health checks:\n" + "\n".join(new[:20])
+    assert not [line for line in before if HALF_OPEN in line], "\n".join(before)  # Jupyter waited for it
+
+
+#: what dask's scheduler logs of a bare TCP connection (a port check)
+HALF_OPEN = "closed before handshake completed"
+
+
+def test_roles_waiting_for_the_scheduler_leave_no_lines_in_its_log(roles):
+    """A worker and a notebook each waited for the scheduler by connecting to its port:
+    a line each in its log at every start."""
+    scheduler = roles.start("scheduler", "scheduler")
+    state = scheduler.wait_ready()
+    roles.start("db", "db").wait_ready()
+    roles.start("worker", "worker", MSPASS_SCHEDULER_ADDRESS="127.0.0.1").wait_ready()
+    roles.workflow(4)
+    lines = log_lines(roles.work / "logs" / f"scheduler-{state['node']}.log")
+    assert any("Register worker" in line for line in lines), "\n".join(lines)
+    assert not [line for line in lines if HALF_OPEN in line], "\n".join(lines)

@@ -105,11 +105,17 @@ def test_db_mongodb_argv_one_interface(tmp_path):
 LOGIN = {"MONGO_INITDB_ROOT_USERNAME": "mspass", "MONGO_INITDB_ROOT_PASSWORD": "pw-42"}
 
 
-def test_db_ferretdb_with_a_login_sets_its_user_up_through_the_environment(tmp_path):
+def test_db_ferretdb_with_a_login_sets_its_user_up_through_a_file_it_has_only_until_ready(tmp_path):
     svc = only(build_plan(make(tmp_path, role="db", found=("ferretdb",), **LOGIN)))
     assert "--test-enable-new-auth" in svc.argv and not any("pw-42" in a or "mspass" in a for a in svc.argv)
-    assert svc.env == {"FERRETDB_SETUP_USERNAME": "mspass", "FERRETDB_SETUP_PASSWORD": "pw-42",
-                       "FERRETDB_SETUP_DATABASE": "admin"}
+    secret = Path(svc.env["FERRETDB_SETUP_PASSWORD_FILE"])
+    assert svc.env == {"FERRETDB_SETUP_USERNAME": "mspass", "FERRETDB_SETUP_PASSWORD_FILE": str(secret),
+                       "FERRETDB_SETUP_DATABASE": "admin"}  # in no variable: /proc/PID/environ keeps them
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    svc.before_start()
+    assert secret.read_text() == "pw-42" and secret.stat().st_mode & 0o777 == 0o600
+    svc.on_ready()
+    assert not secret.exists()
     assert svc.probe == MongoPingProbe("mongodb://127.0.0.1:27017/", write=True, auth=True)
 
 
@@ -155,6 +161,16 @@ def test_dask_over_tls_listens_and_connects_with_tls(tmp_path):
     assert worker.probe.tls == (str(files / "ca.pem"), str(files / "cert.pem"), str(files / "key.pem"))
     plain = build_plan(make(tmp_path, role="all", found=("ferretdb",)))
     assert all("--protocol" not in svc.argv for svc in plain.services)
+
+
+@pytest.mark.parametrize("role", ["worker", "frontend"])
+def test_a_role_waits_for_a_tls_scheduler_with_its_own_certificate(tmp_path, role):
+    env = tls_env(tmp_path, "worker" if role == "worker" else "client")
+    svc = only(build_plan(make(tmp_path, role=role, MSPASS_SCHEDULER_ADDRESS="sched", MSPASS_DB_ADDRESS="dbhost",
+                               **env)))
+    files = tmp_path / "tls"
+    assert svc.needs[-1] == DaskWorkersProbe("tls://sched:8786", count=0, tls=(
+        str(files / "ca.pem"), str(files / "cert.pem"), str(files / "key.pem")))
 
 
 def test_spark_daemons_and_driver_share_the_secret_through_private_files_not_argv(tmp_path):
@@ -339,7 +355,8 @@ def test_worker_argv_defaults(tmp_path):
 def test_worker_needs_and_probe(tmp_path):
     s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="tcp://sched:8800")
     svc = only(build_plan(s))
-    assert svc.needs == [TcpProbe("sched", 8800)]
+    # a dask handshake, which leaves no line in the scheduler's log (a bare connection left one)
+    assert svc.needs == [DaskWorkersProbe("tcp://sched:8800", count=0)]
     assert svc.probe == DaskWorkersProbe("tcp://sched:8800", "node1", 1)
 
 
@@ -347,7 +364,7 @@ def test_worker_ipv6_scheduler_uri(tmp_path):
     s = make(tmp_path, role="worker", MSPASS_SCHEDULER_ADDRESS="[::1]:8800")
     svc = only(build_plan(s))
     assert svc.argv[4] == "tcp://[::1]:8800"
-    assert svc.needs == [TcpProbe("::1", 8800)]
+    assert svc.needs == [DaskWorkersProbe("tcp://[::1]:8800", count=0)]
 
 
 def test_worker_user_args_appended(tmp_path):
@@ -465,7 +482,7 @@ def test_batch_notebook_uses_papermill(tmp_path, monkeypatch):
     assert svc.probe is None
     assert svc.cwd == nb.resolve().parent
     assert svc.env == s.client_env()
-    assert svc.needs == [MongoPingProbe("mongodb://dbhost:27017/"), TcpProbe("sched", 8786)]
+    assert svc.needs == [MongoPingProbe("mongodb://dbhost:27017/"), DaskWorkersProbe("tcp://sched:8786", count=0)]
 
 
 def test_batch_script_runs_python_with_args(tmp_path, monkeypatch):
@@ -601,7 +618,7 @@ def test_batch_script_is_compiled_not_run(tmp_path, monkeypatch):
 def test_frontend_waits_for_a_database_of_several_servers(tmp_path, uri):
     s = make(tmp_path, role="frontend", MSPASS_DB_ADDRESS=uri, MSPASS_SCHEDULER_ADDRESS="sched")
     svc = only(build_plan(s))
-    assert svc.needs == [MongoPingProbe(uri), TcpProbe("sched", 8786)]
+    assert svc.needs == [MongoPingProbe(uri), DaskWorkersProbe("tcp://sched:8786", count=0)]
     assert (svc.env["MSPASS_DB_URI"], svc.env["MSPASS_DB_ADDRESS"], svc.env["MONGODB_PORT"]) == (uri, uri, "")
 
 
@@ -688,7 +705,7 @@ def test_jupyter_env_probe_and_needs(tmp_path):
     assert svc.env["DASK_SCHEDULER_ADDRESS"] == "tcp://sched:8786"
     assert "sekrit123" not in json.dumps(svc.env)
     assert svc.probe == HttpProbe("http://127.0.0.1:8888/api", expect="version")
-    assert svc.needs == [MongoPingProbe("mongodb://dbhost:27017/"), TcpProbe("sched", 8786)]
+    assert svc.needs == [MongoPingProbe("mongodb://dbhost:27017/"), DaskWorkersProbe("tcp://sched:8786", count=0)]
     assert svc.cwd == s.work_dir
     assert svc.log == tmp_path / "work" / "logs" / "jupyter-node1.log"
 
