@@ -312,7 +312,7 @@ class DaskWorkersProbe(Probe):
 
     def describe(self) -> str:
         if not self.count:
-            return f"dask scheduler {self.scheduler} answers"
+            return f"dask scheduler {self.scheduler}"
         return f"{self.count} worker(s) {self.name!r} registered with {self.scheduler}"
 
 

@@ -109,6 +109,11 @@ def test_the_mspass_workflow_runs_on_both_workers(dask):
     link = found["components"]["dashboard_link"]
     assert link == f"http://127.0.0.1:{dask.ports['DASK_DASHBOARD_PORT']}/status"
     assert http_status(link) == 200
+    # a healthy run leaves no error in the workers' output or logs (an earlier image's
+    # workers printed "Future exception was never retrieved" under Compose)
+    logs = dask.run("logs", "worker").stdout + "".join(
+        p.read_text(errors="replace") for p in (dask.work / "logs").glob("worker-*.log"))
+    assert "Future exception was never retrieved" not in logs and "Traceback" not in logs, logs[-3000:]
 
 
 def test_a_failing_notebook_gives_its_exit_code(dask):

@@ -105,10 +105,10 @@ def test_health_quick_does_not_ask_while_the_recorded_answers_are_recent(roles):
 
 def test_worker_waits_for_a_late_scheduler(roles):
     worker = roles.start("worker", "worker", MSPASS_NODE_NAME="w1", MSPASS_SCHEDULER_ADDRESS="127.0.0.1")
-    worker.wait_for("waiting up to 90 s for 127.0.0.1:")
+    worker.wait_for("waiting up to 90 s for dask scheduler tcp://127.0.0.1:")
     roles.start("scheduler", "scheduler").wait_ready()
     worker.wait_ready()
-    assert "found 127.0.0.1:" in worker.output()
+    assert "found dask scheduler tcp://127.0.0.1:" in worker.output()
 
 
 def test_worker_gives_up_clearly_when_no_scheduler_comes(roles):
