@@ -587,7 +587,7 @@ class SettingsView:
                 if self.dask_scheme != "tcp":  # mspasspy's Client appends ":" + DASK_SCHEDULER_PORT
                     env["MSPASS_SCHEDULER_ADDRESS"] = f"{self.dask_scheme}://{self.scheduler_address.url_host}"
                 env["DASK_SCHEDULER_PORT"] = str(self.scheduler_address.port)
-                env["DASK_SCHEDULER_ADDRESS"] = f"{self.dask_scheme}://{self.scheduler_address.hostport}"
+                env["DASK_SCHEDULER_ADDRESS"] = self.dask_scheduler_url
             elif self.scheduler == "spark":
                 env["SPARK_MASTER_PORT"] = str(self.scheduler_address.port)
                 env["SPARK_MASTER_URL"] = f"spark://{self.scheduler_address.hostport}"
